@@ -1,0 +1,30 @@
+"""GLM reasoning models in Jupyter: ``%load_ext glm_magic``, then ``%%glm`` cells.
+
+Loading the extension imports only IPython pieces and this package's small
+modules; ``openai`` and ``ipywidgets`` are imported on the first request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .api import complete
+from .errors import GLMUsageError
+from .events import Usage
+from .result import GLMResult
+
+__all__ = ["GLMResult", "GLMUsageError", "Usage", "complete", "load_ipython_extension"]
+__version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    from .magics import GLMMagics
+
+    ipython.register_magics(GLMMagics)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    manager = ipython.magics_manager
+    for kind in ("line", "cell"):
+        manager.magics[kind].pop("glm", None)
+    manager.registry.pop("GLMMagics", None)

@@ -1,0 +1,250 @@
+"""The openai SDK stream, turned into typed events.
+
+This module is the only one that imports ``openai`` (slow to import, so it is
+imported on the first request, never at ``%load_ext``) and the only one that
+knows about HTTP. It retries what is safe to retry: a refusal or a broken
+connection before the first token. After the first token nothing is retried,
+since the user has already seen part of a reply that a second attempt would
+not reproduce.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import redact
+from .events import (
+    AnswerDelta,
+    Ended,
+    Event,
+    Retrying,
+    Started,
+    StreamError,
+    ThinkingDelta,
+    ToolCallDelta,
+    Usage,
+    UsageReport,
+)
+from .request import Request
+
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+MAX_RETRY_AFTER = 60.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, MAX_RETRY_AFTER)
+        base = min(self.backoff * 2**attempt, self.max_backoff)
+        return base * (0.75 + random.random() / 2)
+
+
+class Client:
+    """One openai client per (base URL, key), reused so connections are pooled."""
+
+    def __init__(self, base_url: str, api_key: str, *, timeout: float = 300.0) -> None:
+        import openai
+
+        self._key = api_key
+        self._sdk = openai.OpenAI(
+            base_url=base_url,
+            api_key=api_key,
+            max_retries=0,
+            timeout=openai.Timeout(timeout, connect=15.0),
+        )
+
+    def __repr__(self) -> str:
+        return f"<glm_magic.Client {self._sdk.base_url}>"
+
+    def stream(self, request: Request, retry: RetryPolicy | None = None) -> Iterator[Event]:
+        """Yield the events of one reply; always ends with ``Ended``.
+
+        Closing the generator (or an exception from its consumer) closes the
+        HTTP response at once, so the server sees the connection go.
+        """
+        import openai
+
+        retry = retry or RetryPolicy()
+        body = request.body()
+        attempt = 0
+        while True:
+            failure, retry_after = None, None
+            try:
+                sdk_stream = self._sdk.chat.completions.create(**body)
+            except openai.APIStatusError as exc:
+                failure, retry_after = self._status_error(exc), _retry_after(exc.response)
+                retryable = exc.status_code in RETRY_STATUSES
+            except openai.APIConnectionError as exc:
+                failure, retryable = self._connection_error(exc), True
+            else:
+                outcome = yield from self._read(sdk_stream, request.model)
+                if outcome is None:
+                    return
+                failure, retryable = outcome, True
+            if not retryable or attempt >= retry.attempts:
+                yield failure
+                yield Ended("error", False, failure)
+                return
+            delay = retry.delay(attempt, retry_after)
+            attempt += 1
+            yield Retrying(attempt, delay, failure.describe())
+            time.sleep(delay)
+
+    def _read(self, sdk_stream: Any, model: str) -> Iterator[Event]:
+        """Read one opened stream. Returns a failure only if it broke before any token."""
+        import openai
+
+        request_id = sdk_stream.response.headers.get("x-request-id")
+        yield Started(model, request_id)
+        finish_reason: str | None = None
+        got_token = False
+        try:
+            for chunk in sdk_stream:
+                if chunk.usage is not None:
+                    yield UsageReport(_usage(chunk.usage))
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                delta = choice.delta
+                if delta is not None:
+                    thinking = getattr(delta, "reasoning_content", None) or getattr(
+                        delta, "reasoning", None
+                    )
+                    if thinking:
+                        got_token = True
+                        yield ThinkingDelta(thinking)
+                    if delta.content:
+                        got_token = True
+                        yield AnswerDelta(delta.content)
+                    if delta.tool_calls:
+                        got_token = True
+                        for call in delta.tool_calls:
+                            fn = call.function
+                            yield ToolCallDelta(
+                                call.index,
+                                call.id or None,
+                                fn.name if fn else None,
+                                (fn.arguments or "") if fn else "",
+                            )
+                if choice.finish_reason:
+                    finish_reason = choice.finish_reason
+        except openai.APIConnectionError as exc:
+            failure = self._connection_error(exc, request_id)
+            if not got_token:
+                return failure
+            yield failure
+            yield Ended("incomplete", False, failure)
+            return None
+        except openai.APIError as exc:
+            failure = self._stream_error(exc, request_id)
+            yield failure
+            yield Ended("error", False, failure)
+            return None
+        finally:
+            sdk_stream.close()
+        if finish_reason is None:
+            failure = StreamError(
+                "The stream ended before the model finished (no finish_reason): "
+                "the connection was probably dropped. What arrived is kept.",
+                code="incomplete",
+                request_id=request_id,
+            )
+            if not got_token:
+                return failure
+            yield failure
+            yield Ended("incomplete", False, failure)
+            return None
+        yield Ended(finish_reason, True)
+        return None
+
+    def _status_error(self, exc: Any) -> StreamError:
+        body = _error_body(exc)
+        request_id = exc.request_id or _top_level_request_id(exc.response)
+        return StreamError(
+            redact(str(body.get("message") or exc.message), self._key),
+            code=body.get("code") or body.get("type"),
+            status=exc.status_code,
+            request_id=request_id,
+        )
+
+    def _stream_error(self, exc: Any, request_id: str | None) -> StreamError:
+        body = _error_body(exc)
+        return StreamError(
+            redact(str(body.get("message") or exc.message), self._key),
+            code=body.get("code") or body.get("type") or "stream_error",
+            request_id=request_id,
+        )
+
+    def _connection_error(self, exc: Any, request_id: str | None = None) -> StreamError:
+        cause = exc.__cause__ or exc.__context__
+        detail = f": {cause}" if cause else ""
+        return StreamError(
+            redact(f"{exc.message}{detail}", self._key),
+            code="connection_error",
+            request_id=request_id,
+        )
+
+
+_clients: dict[tuple[str, str, float], Client] = {}
+
+
+def get_client(base_url: str, api_key: str, *, timeout: float = 300.0) -> Client:
+    key = (base_url, api_key, timeout)
+    client = _clients.get(key)
+    if client is None:
+        client = _clients[key] = Client(base_url, api_key, timeout=timeout)
+    return client
+
+
+def _usage(raw: Any) -> Usage:
+    details = getattr(raw, "completion_tokens_details", None)
+    reasoning = getattr(details, "reasoning_tokens", None) if details else None
+    return Usage(
+        prompt_tokens=raw.prompt_tokens or 0,
+        completion_tokens=raw.completion_tokens or 0,
+        total_tokens=raw.total_tokens or 0,
+        reasoning_tokens=reasoning or 0,
+    )
+
+
+def _error_body(exc: Any) -> dict[str, Any]:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            return inner
+    return {}
+
+
+def _top_level_request_id(response: Any) -> str | None:
+    try:
+        data = response.json()
+    except Exception:
+        return None
+    return data.get("request_id") if isinstance(data, dict) else None
+
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds the provider asked us to wait: Retry-After as seconds or an HTTP date."""
+    value = response.headers.get("retry-after") if response is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, parsed.timestamp() - time.time())

@@ -1,0 +1,139 @@
+"""Fill ``{name}`` and ``{expression}`` in a prompt from the notebook's namespace.
+
+Like IPython's ``{}`` expansion in ``!`` commands, but strict: a name that does
+not exist, or braces that are not a placeholder at all (a dict literal, JSON),
+stop the cell with a message that says what to do, instead of sending a
+half-filled prompt. ``$`` is left alone, since prompts talk about prices.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import GLMUsageError
+
+LITERAL_HINT = (
+    "If the braces are meant literally (code, JSON), add --raw to the %%glm line "
+    "or double them: {{ and }}."
+)
+OPENERS = {"(": ")", "[": "]", "{": "}"}
+
+
+def interpolate(template: str, namespace: dict[str, Any]) -> str:
+    out: list[str] = []
+    i, n = 0, len(template)
+    while i < n:
+        brace = _next_brace(template, i)
+        out.append(template[i:brace])
+        if brace == n:
+            break
+        pair = template[brace : brace + 2]
+        if pair in ("{{", "}}"):
+            out.append(pair[0])
+            i = brace + 2
+        elif pair[0] == "}":
+            msg = f"The prompt has a '}}' with no matching '{{'. {LITERAL_HINT}"
+            raise GLMUsageError(msg)
+        else:
+            end = _closing(template, brace)
+            if end is None:
+                snippet = template[brace : brace + 40]
+                msg = f"The prompt has a '{{' that is never closed: {snippet!r}. {LITERAL_HINT}"
+                raise GLMUsageError(msg)
+            out.append(_fill(template[brace + 1 : end], namespace))
+            i = end + 1
+    return "".join(out)
+
+
+def _next_brace(text: str, start: int) -> int:
+    positions = [p for p in (text.find("{", start), text.find("}", start)) if p != -1]
+    return min(positions) if positions else len(text)
+
+
+def _closing(text: str, start: int) -> int | None:
+    """Index of the '}' that closes the '{' at ``start``, skipping brackets and strings."""
+    stack: list[str] = []
+    quote: str | None = None
+    i = start + 1
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c in "'\"":
+            quote = c
+        elif c in OPENERS:
+            stack.append(OPENERS[c])
+        elif c in ")]}":
+            if not stack:
+                return i if c == "}" else None
+            if stack.pop() != c:
+                return None
+        i += 1
+    return None
+
+
+def _fill(field: str, namespace: dict[str, Any]) -> str:
+    expression, conversion, spec = _split_field(field)
+    try:
+        value = eval(expression, namespace)
+    except NameError as exc:
+        name = getattr(exc, "name", None) or expression.strip()
+        msg = (
+            f"The prompt uses {{{field}}}, but there is no variable named {name!r} in the "
+            f"notebook. Define it in a cell above. {LITERAL_HINT}"
+        )
+        raise GLMUsageError(msg) from None
+    except Exception as exc:
+        msg = (
+            f"The prompt placeholder {{{field}}} failed: {type(exc).__name__}: {exc}. "
+            f"Fix the expression. {LITERAL_HINT}"
+        )
+        raise GLMUsageError(msg) from None
+    if conversion == "r":
+        value = repr(value)
+    elif conversion == "a":
+        value = ascii(value)
+    elif conversion == "s":
+        value = str(value)
+    try:
+        return format(value, spec) if spec else render_value(value)
+    except (TypeError, ValueError) as exc:
+        msg = f"The prompt placeholder {{{field}}} refuses its format: {exc}. {LITERAL_HINT}"
+        raise GLMUsageError(msg) from None
+
+
+def _split_field(field: str) -> tuple[str, str | None, str]:
+    """Split ``expr!r:spec`` into its parts, trying the whole field as an expression first."""
+    if not field.strip():
+        msg = f"The prompt has empty braces {{}}. Put a variable name inside. {LITERAL_HINT}"
+        raise GLMUsageError(msg)
+    if _is_expression(field):
+        return field, None, ""
+    for k, c in enumerate(field):
+        if c in "!:" and _is_expression(field[:k]):
+            rest = field[k:]
+            if rest[0] == "!" and len(rest) >= 2 and rest[1] in "rsa":
+                if len(rest) == 2:
+                    return field[:k], rest[1], ""
+                if rest[2] == ":":
+                    return field[:k], rest[1], rest[3:]
+            elif rest[0] == ":":
+                return field[:k], None, rest[1:]
+    msg = f"The prompt has braces that are not a placeholder: {{{field}}}. {LITERAL_HINT}"
+    raise GLMUsageError(msg)
+
+
+def _is_expression(text: str) -> bool:
+    try:
+        compile(text.strip(), "<prompt>", "eval")
+    except SyntaxError:
+        return False
+    return bool(text.strip())
+
+
+def render_value(value: Any) -> str:
+    """How a value reads inside a prompt: its ``str``."""
+    return str(value)

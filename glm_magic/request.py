@@ -1,0 +1,122 @@
+"""From options and a prompt to one checked chat-completions request.
+
+Every limit is checked here, before a connection is opened, against the model
+table; a value the provider would refuse becomes a ``GLMUsageError`` that says
+what to change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import GLMUsageError
+from .models import model_info
+
+
+@dataclass
+class Options:
+    """The sampling and prompt options shared by the magic and the Python API."""
+
+    model: str | None = None
+    thinking: bool | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: list[str] | None = None
+    repetition_penalty: float | None = None
+    system: str | None = None
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> tuple[Options, dict[str, Any]]:
+        """Split keyword arguments into our options and the rest (for the caller)."""
+        names = {f.name for f in fields(cls)}
+        mine = {k: v for k, v in kwargs.items() if k in names}
+        rest = {k: v for k, v in kwargs.items() if k not in names}
+        return cls(**mine), rest
+
+
+@dataclass
+class Request:
+    model: str
+    messages: list[dict[str, Any]]
+    options: Options = field(default_factory=Options)
+
+    @property
+    def thinking(self) -> bool:
+        """Whether the reply will think: the explicit choice, else the model's default."""
+        if self.options.thinking is not None:
+            return self.options.thinking
+        info = model_info(self.model)
+        return info.thinking if info else True
+
+    def body(self) -> dict[str, Any]:
+        """Keyword arguments for ``client.chat.completions.create``.
+
+        ``enable_thinking``, ``top_k`` and ``repetition_penalty`` are not OpenAI
+        parameters, so they travel in ``extra_body``. Unset options are left out
+        so the provider's own defaults apply.
+        """
+        o = self.options
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": self.messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        for name in ("temperature", "top_p", "max_tokens", "seed", "stop"):
+            value = getattr(o, name)
+            if value is not None:
+                body[name] = value
+        extra: dict[str, Any] = {}
+        if o.thinking is not None or model_info(self.model) is not None:
+            extra["enable_thinking"] = self.thinking
+        if o.top_k is not None:
+            extra["top_k"] = o.top_k
+        if o.repetition_penalty is not None:
+            extra["repetition_penalty"] = o.repetition_penalty
+        if extra:
+            body["extra_body"] = extra
+        return body
+
+
+def check_options(model: str, o: Options) -> None:
+    """Refuse values the provider would refuse, naming the option and the range."""
+    info = model_info(model)
+    if o.temperature is not None and not 0 <= o.temperature < 2:
+        _bad(f"--temperature must be at least 0 and below 2; got {o.temperature}.")
+    if o.top_p is not None and not 0 < o.top_p <= 1:
+        _bad(f"--top-p must be above 0 and at most 1; got {o.top_p}.")
+    if o.top_k is not None and o.top_k < 0:
+        _bad(f"--top-k must be 0 or more; got {o.top_k}.")
+    if o.repetition_penalty is not None and o.repetition_penalty <= 0:
+        _bad(f"repetition_penalty must be above 0; got {o.repetition_penalty}.")
+    if o.seed is not None and not 0 <= o.seed < 2**31:
+        _bad(f"--seed must be between 0 and 2147483647; got {o.seed}.")
+    if o.max_tokens is not None:
+        if o.max_tokens < 1:
+            _bad(f"--max-tokens must be at least 1; got {o.max_tokens}.")
+        if info and o.max_tokens > info.max_answer:
+            _bad(
+                f"--max-tokens {o.max_tokens} is above {model}'s maximum answer length of "
+                f"{info.max_answer:,} tokens; use {info.max_answer} or less."
+            )
+    if o.stop is not None and not all(isinstance(s, str) and s for s in o.stop):
+        _bad("--stop needs non-empty text.")
+
+
+def build_request(prompt: str, model: str, options: Options) -> Request:
+    if not prompt.strip():
+        _bad("The prompt is empty: write it in the cell, below the %%glm line (or after %glm).")
+    check_options(model, options)
+    messages: list[dict[str, Any]] = []
+    if options.system:
+        messages.append({"role": "system", "content": options.system})
+    messages.append({"role": "user", "content": prompt})
+    return Request(model=model, messages=messages, options=options)
+
+
+def _bad(message: str) -> None:
+    raise GLMUsageError(message)

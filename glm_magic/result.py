@@ -1,0 +1,167 @@
+"""The result of one run, and the collector that builds it from events.
+
+A result is plain data: it holds text, usage, timings and what went wrong,
+never a client, a response or a key, so it can be stored, pickled and shown
+anywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import (
+    AnswerDelta,
+    Ended,
+    Event,
+    Retrying,
+    Started,
+    StreamError,
+    ThinkingDelta,
+    ToolCallDelta,
+    Usage,
+    UsageReport,
+)
+
+
+@dataclass(repr=False, eq=False)
+class GLMResult:
+    """What a ``%%glm`` cell or ``glm_magic.complete`` produced.
+
+    ``str(result)`` is the answer, so a result drops into f-strings and
+    ``print`` like text. ``complete`` is True only when the stream ended
+    normally; otherwise ``finish_reason`` says why (``"interrupted"``,
+    ``"incomplete"``, ``"error"``) and ``error`` says what happened.
+    """
+
+    answer: str = ""
+    thinking: str = ""
+    model: str = ""
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str = "incomplete"
+    complete: bool = False
+    error: str | None = None
+    error_code: str | None = None
+    request_id: str | None = None
+    time_to_first_token: float | None = None
+    total_time: float = 0.0
+    retries: int = 0
+    prompt: str = ""
+    data: Any = None
+    tool_calls: list[Any] = field(default_factory=list)
+    code: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.answer
+
+    @property
+    def timings(self) -> dict[str, float | None]:
+        return {"time_to_first_token": self.time_to_first_token, "total": self.total_time}
+
+    def __str__(self) -> str:
+        return self.answer
+
+    def __repr__(self) -> str:
+        preview = self.answer if len(self.answer) <= 60 else self.answer[:57] + "..."
+        state = self.finish_reason if self.complete else f"{self.finish_reason}, incomplete"
+        return f"<GLMResult {self.model} ({state}) {self.usage.total_tokens} tokens: {preview!r}>"
+
+    def _repr_markdown_(self) -> str:
+        from .render import markdown
+
+        return markdown(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(repr(self))
+
+
+class Collector:
+    """Folds a stream of events into a ``GLMResult``.
+
+    Text arrives as thousands of small deltas, so it is kept as lists of pieces
+    and joined once: appending to a str per token would copy the whole reply
+    each time.
+    """
+
+    def __init__(self, model: str, prompt: str = "") -> None:
+        self.model = model
+        self.prompt = prompt
+        self.thinking: list[str] = []
+        self.answer: list[str] = []
+        self.tool_fragments: dict[int, dict[str, Any]] = {}
+        self.usage = Usage()
+        self.started = time.monotonic()
+        self.first_token: float | None = None
+        self.retries = 0
+        self.request_id: str | None = None
+        self.error: StreamError | None = None
+        self.ended: Ended | None = None
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, ThinkingDelta):
+            self._token()
+            self.thinking.append(event.text)
+        elif isinstance(event, AnswerDelta):
+            self._token()
+            self.answer.append(event.text)
+        elif isinstance(event, ToolCallDelta):
+            self._token()
+            slot = self.tool_fragments.setdefault(
+                event.index, {"id": None, "name": "", "arguments": []}
+            )
+            if event.id:
+                slot["id"] = event.id
+            if event.name:
+                slot["name"] += event.name
+            slot["arguments"].append(event.arguments)
+        elif isinstance(event, UsageReport):
+            self.usage = event.usage
+        elif isinstance(event, Started):
+            self.model = event.model or self.model
+            self.request_id = event.request_id or self.request_id
+        elif isinstance(event, Retrying):
+            self.retries = event.attempt
+        elif isinstance(event, StreamError):
+            self.error = event
+            self.request_id = event.request_id or self.request_id
+        elif isinstance(event, Ended):
+            self.ended = event
+
+    def _token(self) -> None:
+        if self.first_token is None:
+            self.first_token = time.monotonic() - self.started
+
+    def interrupted(self) -> None:
+        """The user stopped the kernel: keep what arrived and say so."""
+        self.error = StreamError(
+            "Interrupted by the user; the partial reply is kept.", "interrupted"
+        )
+        self.ended = Ended("interrupted", False, self.error)
+
+    def tool_calls(self) -> list[dict[str, Any]]:
+        """Streamed tool-call fragments assembled into whole calls, in index order."""
+        return [
+            {"id": slot["id"], "name": slot["name"], "arguments": "".join(slot["arguments"])}
+            for _, slot in sorted(self.tool_fragments.items())
+        ]
+
+    def result(self) -> GLMResult:
+        ended = self.ended or Ended("incomplete", False, self.error)
+        error = ended.error or self.error
+        return GLMResult(
+            answer="".join(self.answer),
+            thinking="".join(self.thinking),
+            model=self.model,
+            usage=self.usage,
+            finish_reason=ended.finish_reason,
+            complete=ended.complete,
+            error=error.describe() if error else None,
+            error_code=error.code if error else None,
+            request_id=self.request_id,
+            time_to_first_token=self.first_token,
+            total_time=time.monotonic() - self.started,
+            retries=self.retries,
+            prompt=self.prompt,
+        )

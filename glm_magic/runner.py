@@ -1,0 +1,44 @@
+"""One run: a checked request through the client, into a view and a result.
+
+The magic and the Python API both end here, so they behave the same. An
+interrupt is caught here (wherever it lands: in the socket read or in the
+view) and turned into a result that keeps the partial text.
+"""
+
+from __future__ import annotations
+
+from .client import get_client
+from .request import Options, Request, build_request
+from .result import Collector, GLMResult
+from .settings import Settings
+from .views import View, choose_view
+
+
+def run(request: Request, settings: Settings, view: View | None, prompt: str = "") -> GLMResult:
+    client = get_client(settings.base_url, settings.api_key(), timeout=settings.timeout)
+    collector = Collector(request.model, prompt)
+    events = client.stream(request, settings.retry)
+    try:
+        for event in events:
+            collector.add(event)
+            if view is not None:
+                view.on_event(event)
+    except KeyboardInterrupt:
+        collector.interrupted()
+    finally:
+        events.close()
+    result = collector.result()
+    if view is not None:
+        view.finish(result)
+    return result
+
+
+def complete_prompt(
+    prompt: str, options: Options, settings: Settings, *, display: str | None = None
+) -> GLMResult:
+    """Check, send and show one prompt; ``display`` overrides the settings' view mode."""
+    model = options.model or settings.model
+    request = build_request(prompt, model, options)
+    settings.api_key()
+    view = choose_view(display or settings.display, model, settings.update_interval)
+    return run(request, settings, view, prompt)

@@ -1,0 +1,73 @@
+"""Connection settings, resolved strongest first: option, %config, environment, default.
+
+The API key is deliberately not a traitlet: ``%config GLMMagics`` prints every
+trait, and a key typed into a cell would be saved with the notebook. It comes
+from the environment or from ``%glm key``, which keeps it in this process only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .client import RetryPolicy
+from .errors import MissingKeyError, mask_key
+from .models import CHINA_ENDPOINT, DEFAULT_MODEL
+
+KEY_VARIABLES = ("GLM_MAGIC_API_KEY", "DASHSCOPE_API_KEY")
+
+
+class _SessionKey:
+    """The key typed into ``%glm key``: in memory, never in a repr."""
+
+    value: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<session key {mask_key(self.value)}>"
+
+
+session_key = _SessionKey()
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = DEFAULT_MODEL
+    base_url: str = CHINA_ENDPOINT
+    timeout: float = 300.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    update_interval: float = 0.05
+    display: str = "auto"
+
+    def api_key(self) -> str:
+        """The key to send, from ``%glm key`` or the environment; raises if there is none."""
+        key = key_source()[1]
+        if not key:
+            raise MissingKeyError()
+        return key
+
+    def describe(self) -> dict[str, str]:
+        source, key = key_source()
+        return {
+            "model": self.model,
+            "base_url": self.base_url,
+            "api_key": f"{mask_key(key)} ({source})" if key else "(not set)",
+            "timeout": f"{self.timeout:g} s",
+            "retries": f"{self.retry.attempts} (backoff {self.retry.backoff:g} s)",
+            "update_interval": f"{self.update_interval:g} s",
+            "display": self.display,
+        }
+
+
+def key_source() -> tuple[str, str | None]:
+    if session_key.value:
+        return "%glm key", session_key.value
+    for name in KEY_VARIABLES:
+        value = os.environ.get(name)
+        if value:
+            return name, value
+    return "none", None
+
+
+def pick(option: str | None, configured: str | None, env_name: str, default: str) -> str:
+    """The strongest of: cell option, %config value, environment variable, default."""
+    return option or configured or os.environ.get(env_name) or default

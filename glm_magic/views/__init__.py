@@ -1,0 +1,88 @@
+"""How a reply is shown while it streams, chosen for where the kernel runs.
+
+Views receive events and a finished result; they never see HTTP. Both live
+views coalesce deltas and write only what is new, at most once per
+``interval``, so what reaches the front end grows linearly with the text
+whatever the token rate.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..events import Event
+    from ..result import GLMResult
+
+
+class View(Protocol):
+    def on_event(self, event: Event) -> None: ...
+
+    def finish(self, result: GLMResult) -> None: ...
+
+
+class Coalescer:
+    """Collects text deltas for one pane at a time and says when to write them.
+
+    ``add`` returns the text to write now (or None): pending text is written
+    when ``interval`` has passed since the last write, or when the pane
+    changes, so thinking and answer never interleave out of order.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.pane: str | None = None
+        self.pending: list[str] = []
+        self.last_write = 0.0
+
+    def add(self, pane: str, text: str) -> tuple[str, str] | None:
+        if pane != self.pane and self.pending:
+            out = self.take()
+            self.pane = pane
+            self.pending.append(text)
+            return out
+        self.pane = pane
+        self.pending.append(text)
+        now = time.monotonic()
+        if now - self.last_write >= self.interval:
+            return self.take(now)
+        return None
+
+    def take(self, now: float | None = None) -> tuple[str, str] | None:
+        """Everything pending, as (pane, text); None when there is nothing."""
+        if not self.pending or self.pane is None:
+            return None
+        self.last_write = now if now is not None else time.monotonic()
+        text = "".join(self.pending)
+        self.pending.clear()
+        return self.pane, text
+
+
+def widgets_available() -> bool:
+    """True in a kernel that can talk to a widget front end."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def choose_view(mode: str, model: str, interval: float) -> View | None:
+    """The live view for ``mode`` (``auto``, ``widgets``, ``text`` or ``none``)."""
+    if mode == "none":
+        return None
+    if mode == "widgets" or (mode == "auto" and widgets_available()):
+        from .live import WidgetView
+
+        return WidgetView(model, interval)
+    from .text import TextView
+
+    return TextView(model, interval)

@@ -1,0 +1,121 @@
+"""The ipywidgets view: status line, collapsible Thinking pane, Answer pane.
+
+Text reaches the panes as stdout deltas written while an ``Output`` widget is
+capturing: the front end appends each stream message to the pane, so every
+character crosses the wire once. Setting a widget's ``value`` to the growing
+text would resend all of it on every update (quadratic traffic). The capture
+is entered and left by hand rather than with ``with``, because
+``Output.__exit__`` swallows exceptions under IPython and an interrupt must
+reach the runner.
+
+When the reply ends, the display is replaced by the static rendering and the
+widgets are closed, so the saved notebook holds Markdown, not widget models.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..events import AnswerDelta, Ended, Event, Retrying, Started, ThinkingDelta, UsageReport
+from ..render import bundle
+from . import Coalescer
+
+if TYPE_CHECKING:
+    from ..result import GLMResult
+
+STATUS_INTERVAL = 0.25
+
+
+class WidgetView:
+    def __init__(self, model: str, interval: float = 0.05) -> None:
+        import ipywidgets as w
+        from IPython.display import display
+
+        self.model = model
+        self.coalescer = Coalescer(interval)
+        self.started = time.monotonic()
+        self.phase = "connecting"
+        self.pieces = 0
+        self.tokens: int | None = None
+        self.last_status = 0.0
+
+        self.status = w.HTML(self._status_html())
+        self.thinking = w.Output()
+        self.answer = w.Output()
+        self.thinking_box = w.Accordion(
+            children=[self.thinking], titles=("Thinking",), selected_index=0
+        )
+        self.thinking_box.layout.display = "none"
+        self.box = w.VBox([self.status, self.thinking_box, self.answer])
+        self.capturing: Any = None
+        self.handle = display(self.box, display_id=True)
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, ThinkingDelta):
+            self.pieces += 1
+            if self.phase != "thinking":
+                self._phase("thinking")
+                self.thinking_box.layout.display = None
+            self._write(self.coalescer.add("thinking", event.text))
+        elif isinstance(event, AnswerDelta):
+            self.pieces += 1
+            if self.phase != "answering":
+                self._phase("answering")
+            self._write(self.coalescer.add("answer", event.text))
+        elif isinstance(event, UsageReport):
+            self.tokens = event.usage.completion_tokens
+        elif isinstance(event, Started):
+            self._phase("waiting for the first token")
+        elif isinstance(event, Retrying):
+            self._phase(f"retry {event.attempt} in {event.delay:.1f} s ({event.reason})")
+        elif isinstance(event, Ended):
+            self._write(self.coalescer.take())
+
+    def _write(self, chunk: tuple[str, str] | None) -> None:
+        if chunk is None:
+            return
+        pane, text = chunk
+        target = self.thinking if pane == "thinking" else self.answer
+        if self.capturing is not target:
+            self._release()
+            target.__enter__()
+            self.capturing = target
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        now = time.monotonic()
+        if now - self.last_status >= STATUS_INTERVAL:
+            self._refresh(now)
+
+    def _release(self) -> None:
+        if self.capturing is not None:
+            self.capturing.__exit__(None, None, None)
+            self.capturing = None
+
+    def _phase(self, phase: str) -> None:
+        self.phase = phase
+        self._refresh(time.monotonic())
+
+    def _refresh(self, now: float) -> None:
+        self.last_status = now
+        self.status.value = self._status_html(now)
+
+    def _status_html(self, now: float | None = None) -> str:
+        elapsed = (now or time.monotonic()) - self.started
+        tokens = self.tokens if self.tokens is not None else self.pieces
+        rate = f" · {tokens / elapsed:,.0f} tok/s" if elapsed > 0 and tokens else ""
+        approx = "" if self.tokens is not None else "~"
+        return (
+            f"<code>{html.escape(self.model)}</code> · <b>{html.escape(self.phase)}</b>"
+            f" · {elapsed:.1f} s · {approx}{tokens:,} tokens{rate}"
+        )
+
+    def finish(self, result: GLMResult) -> None:
+        """Final flush, then swap the widgets for the static rendering."""
+        self._write(self.coalescer.take())
+        self._release()
+        self.handle.update(bundle(result), raw=True)
+        for widget in (self.status, self.thinking, self.answer, self.thinking_box, self.box):
+            widget.close()

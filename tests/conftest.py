@@ -1,0 +1,42 @@
+"""Shared fixtures: a real InteractiveShell with the extension, pointed at glm_magic.testing.
+
+The fake provider comes from our own pytest plugin (the ``glm_server``
+fixture, registered as a ``pytest11`` entry point), exactly as users get it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from glm_magic.settings import session_key
+
+
+@pytest.fixture(scope="session")
+def shell() -> InteractiveShell:
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "glm_magic")
+    return shell
+
+
+@pytest.fixture
+def ip(shell, glm_server, monkeypatch):
+    """The shell, talking to a fresh fake DashScope, with fast retries."""
+    monkeypatch.setenv("GLM_MAGIC_BASE_URL", glm_server.base_url)
+    monkeypatch.setenv("GLM_MAGIC_API_KEY", glm_server.api_key)
+    monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
+    monkeypatch.delenv("GLM_MAGIC_MODEL", raising=False)
+    magics = shell.magics_manager.registry["GLMMagics"]
+    magics.retry_backoff = 0.01
+    magics.display = "auto"
+    magics.model = ""
+    magics.base_url = ""
+    session_key.value = None
+    yield shell
+    for name in [n for n in shell.user_ns if n.startswith("_glm") or n.startswith("r_")]:
+        del shell.user_ns[name]
+
+
+def run(shell: InteractiveShell, source: str):
+    """Run a cell as a user would; returns IPython's ExecutionResult."""
+    return shell.run_cell(source, store_history=True)
