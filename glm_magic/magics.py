@@ -83,7 +83,8 @@ class GLMMagics(Magics):
         0.5, help="First wait between retries in seconds; doubles each time (Retry-After wins)."
     ).tag(config=True)
     update_interval = Float(
-        0.05, help="Shortest time between two live updates of a view (0.05 s: 20 per second)."
+        0.08,
+        help="Shortest time between two live text updates (0.08 s: at most 12.5 per second).",
     ).tag(config=True)
     display = Enum(
         ["auto", "widgets", "text"],
@@ -101,7 +102,7 @@ class GLMMagics(Magics):
             display=self.display,
         )
 
-    @magic_arguments()
+    @magic_arguments(name="%glm")
     @with_options
     @cell_magic("glm")
     def glm_cell(self, line: str, cell: str) -> None:
@@ -116,7 +117,7 @@ class GLMMagics(Magics):
         args = self._parse(self.glm_cell, line)
         self._run(cell, args)
 
-    @magic_arguments()
+    @magic_arguments(name="glm")
     @argument("prompt", nargs="*", help="The prompt, or one of: models, config, key.")
     @with_options
     @line_magic("glm")

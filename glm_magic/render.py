@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .result import GLMResult
 
+PLAIN_ANSWER_CHARS = 1000
+
 
 def usage_line(result: GLMResult) -> str:
     u = result.usage
@@ -58,13 +60,22 @@ def markdown(result: GLMResult) -> str:
 
 
 def plain(result: GLMResult) -> str:
+    """The text/plain twin, for viewers that cannot show Markdown.
+
+    It is short on purpose: every front end receives both twins, the Markdown
+    already carries the whole text, and the result object keeps it in full.
+    """
     blocks: list[str] = []
     if result.thinking:
-        blocks.append("Thinking:\n" + result.thinking.strip())
+        words = len(result.thinking.split())
+        blocks.append(f"[thinking: {words:,} words, in .thinking]")
     for call in result.tool_calls:
         blocks.append(f"Tool call: {_call_text(call)}")
-    if result.answer or not result.thinking:
-        blocks.append("Answer:\n" + result.answer.strip())
+    answer = result.answer.strip()
+    if len(answer) > PLAIN_ANSWER_CHARS:
+        rest = len(answer) - PLAIN_ANSWER_CHARS
+        answer = f"{answer[:PLAIN_ANSWER_CHARS]}... [{rest:,} more characters in .answer]"
+    blocks.append(answer)
     problem = problem_line(result)
     if problem:
         blocks.append(f"! {problem}")

@@ -35,7 +35,7 @@ class Settings:
     base_url: str = CHINA_ENDPOINT
     timeout: float = 300.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    update_interval: float = 0.05
+    update_interval: float = 0.08
     display: str = "auto"
 
     def api_key(self) -> str:

@@ -26,11 +26,11 @@ from . import Coalescer
 if TYPE_CHECKING:
     from ..result import GLMResult
 
-STATUS_INTERVAL = 0.25
+STATUS_INTERVAL = 0.5
 
 
 class WidgetView:
-    def __init__(self, model: str, interval: float = 0.05) -> None:
+    def __init__(self, model: str, interval: float = 0.08) -> None:
         import ipywidgets as w
         from IPython.display import display
 
@@ -118,4 +118,6 @@ class WidgetView:
         self._release()
         self.handle.update(bundle(result), raw=True)
         for widget in (self.status, self.thinking, self.answer, self.thinking_box, self.box):
-            widget.close()
+            for part in (getattr(widget, "style", None), widget.layout, widget):
+                if part is not None:
+                    part.close()

@@ -16,7 +16,7 @@ HEADINGS = {"thinking": "Thinking:\n", "answer": "Answer:\n"}
 
 
 class TextView:
-    def __init__(self, model: str, interval: float = 0.05) -> None:
+    def __init__(self, model: str, interval: float = 0.08) -> None:
         self.model = model
         self.coalescer = Coalescer(interval)
         self.shown: set[str] = set()

@@ -1,0 +1,111 @@
+"""A real Jupyter kernel, driven over ZeroMQ, that records what it sends to the front end.
+
+What a notebook user feels (a browser choking on a long reply, a saved file
+full of widget models) is decided by the iopub messages the kernel sends. This
+harness runs cells in a real ipykernel through ``jupyter_client`` and keeps
+every iopub message of a cell with its size and send time, so tests and
+benchmarks can measure traffic and update rates instead of assuming them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+UPDATE_TYPES = frozenset({"stream", "comm_msg", "display_data", "update_display_data"})
+
+
+@dataclass
+class Message:
+    msg_type: str
+    sent: float
+    size: int
+    content: dict[str, Any]
+
+
+@dataclass
+class CellRun:
+    """The iopub traffic of one executed cell."""
+
+    messages: list[Message] = field(default_factory=list)
+    reply: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.reply.get("status") == "ok"
+
+    def of(self, *types: str) -> list[Message]:
+        return [m for m in self.messages if m.msg_type in types]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(m.size for m in self.messages)
+
+    def updates(self) -> list[Message]:
+        """Messages that change what the front end shows."""
+        return [m for m in self.messages if m.msg_type in UPDATE_TYPES]
+
+    def peak_rate(self, window: float = 1.0) -> int:
+        """The most updates sent within any ``window`` seconds."""
+        times = sorted(m.sent for m in self.updates())
+        best, start = 0, 0
+        for end, t in enumerate(times):
+            while t - times[start] > window:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    def text(self, name: str = "stdout") -> str:
+        return "".join(m.content["text"] for m in self.of("stream") if m.content["name"] == name)
+
+
+class KernelSession:
+    """A python3 kernel with extra environment variables; close() when done."""
+
+    def __init__(self, env: dict[str, str] | None = None, *, cwd: str | None = None) -> None:
+        from jupyter_client.manager import KernelManager
+
+        self.manager = KernelManager(kernel_name="python3")
+        self.manager.start_kernel(env={**os.environ, **(env or {})}, cwd=cwd)
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+
+    def execute(self, code: str, timeout: float = 120.0) -> CellRun:
+        run = CellRun()
+        msg_id = self.client.execute(code, allow_stdin=False)
+        while True:
+            msg = self.client.get_iopub_msg(timeout=timeout)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            run.messages.append(_record(msg))
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        run.reply = self.client.get_shell_msg(timeout=timeout)["content"]
+        return run
+
+    def interrupt(self) -> None:
+        self.manager.interrupt_kernel()
+
+    def close(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+    def __enter__(self) -> KernelSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _record(msg: dict[str, Any]) -> Message:
+    """Size the message as the wire carries it: the four JSON frames plus buffers."""
+    frames = (msg["header"], msg["parent_header"], msg["metadata"], msg["content"])
+    size = sum(len(json.dumps(f, default=str).encode()) for f in frames)
+    size += sum(len(b) for b in msg.get("buffers", []))
+    date = msg["header"].get("date")
+    sent = date.timestamp() if isinstance(date, datetime) else 0.0
+    return Message(msg["msg_type"], sent, size, msg["content"])

@@ -1,0 +1,128 @@
+"""In a real kernel: what the front end receives while GLM streams, and what gets saved.
+
+These drive an ipykernel over ZeroMQ (jupyter_client) and nbclient, the way
+JupyterLab and nbconvert do, and count the iopub bytes and messages.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from glm_magic.testing import Reply
+from glm_magic.testing.kernel import KernelSession
+
+
+def words(n: int, word: str) -> str:
+    return " ".join(f"{word}{i % 97}" for i in range(n))
+
+
+@pytest.fixture(scope="module")
+def kernel(glm_server_session):
+    env = {
+        "GLM_MAGIC_BASE_URL": glm_server_session.base_url,
+        "GLM_MAGIC_API_KEY": glm_server_session.api_key,
+    }
+    with KernelSession(env) as session:
+        assert session.execute("%load_ext glm_magic").ok
+        yield session
+
+
+def test_the_live_view_is_one_widget_box_with_thinking_and_answer_panes(kernel, glm_server):
+    glm_server.queue(Reply(thinking="Weighing the options.", answer="Pick **B**."))
+    run = kernel.execute("%%glm\nA or B?")
+    assert run.ok
+    models = [m.content["data"]["state"]["_model_name"] for m in run.of("comm_open")]
+    assert {"VBoxModel", "HTMLModel", "AccordionModel"} <= set(models)
+    assert models.count("OutputModel") == 2
+    captured = [m.content["data"]["state"].get("msg_id") for m in run.of("comm_msg")]
+    assert any(captured), "a pane captured the cell's output while streaming"
+    assert "Weighing the options." in run.text() and "Pick **B**." in run.text()
+    assert run.text().index("Weighing") < run.text().index("Pick")
+
+
+def test_the_view_ends_as_static_markdown_and_leaves_no_widgets_open(kernel, glm_server):
+    glm_server.queue(Reply(thinking="Hmm, primes.", answer="2, 3, 5"))
+    run = kernel.execute("%%glm\nFirst three primes?")
+    final = run.of("update_display_data")[-1].content["data"]
+    assert "<details>" in final["text/markdown"] and "Hmm, primes." in final["text/markdown"]
+    assert "2, 3, 5" in final["text/markdown"] and "2, 3, 5" in final["text/plain"]
+    assert len(run.of("comm_close")) == len(run.of("comm_open"))
+    assert kernel.execute("import ipywidgets; assert not ipywidgets.Widget.widgets").ok
+
+
+def test_a_6000_word_reply_costs_under_3x_its_text_in_front_end_bytes(kernel, glm_server):
+    thinking, answer = words(4000, "think"), words(2000, "answer")
+    glm_server.queue(Reply(thinking=thinking, answer=answer))
+    run = kernel.execute("%%glm\nWrite at length.")
+    text_bytes = len(thinking.encode()) + len(answer.encode())
+    assert run.ok
+    assert run.total_bytes < 3 * text_bytes, (run.total_bytes, text_bytes)
+
+
+def test_updates_are_throttled_to_about_20_per_second(kernel, glm_server):
+    glm_server.queue(Reply(thinking=words(3000, "t"), answer=words(1500, "a"), delay=0.0005))
+    run = kernel.execute("%%glm\nStream for a while.")
+    assert run.ok
+    assert run.peak_rate(window=1.0) <= 25
+    assert run.text().endswith(words(1500, "a")[-50:]), "the final flush always happens"
+
+
+def test_text_mode_in_a_kernel_prints_headings_and_a_usage_line(kernel, glm_server):
+    kernel.execute("%config GLMMagics.display = 'text'")
+    try:
+        glm_server.queue(Reply(thinking="Counting.", answer="Three."))
+        run = kernel.execute("%%glm\nHow many?")
+    finally:
+        kernel.execute("%config GLMMagics.display = 'auto'")
+    out = run.text()
+    assert not run.of("comm_open")
+    assert "Thinking:\nCounting." in out and "Answer:\nThree." in out
+    assert "glm-4.6" in out.strip().splitlines()[-1]
+
+
+def test_interrupting_the_kernel_keeps_the_partial_answer(kernel, glm_server):
+    glm_server.queue(Reply(answer=words(400, "slow"), delay=0.02))
+    msg_id = kernel.client.execute("%%glm -o partial --no-thinking\nTake your time.")
+    deadline = time.monotonic() + 10
+    while len(glm_server.requests) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    kernel.interrupt()
+    reply = kernel.client.get_shell_msg(timeout=30)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    assert glm_server.wait_for_disconnect(timeout=5)
+    check = kernel.execute(
+        "print(partial.finish_reason, partial.complete, len(partial.answer) > 0)"
+    )
+    assert check.text().split() == ["interrupted", "False", "True"]
+    glm_server.queue(Reply(answer="still alive"))
+    assert "still alive" in kernel.execute("%%glm --no-thinking\nping").text()
+
+
+def test_a_saved_notebook_shows_the_result_without_widgets_or_key(glm_server_session, tmp_path):
+    server = glm_server_session
+    server.reset()
+    server.queue(Reply(thinking="Thinking it through.", answer="Saved answer."))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext glm_magic"),
+        nbformat.v4.new_code_cell("%%glm -o r\nSay something."),
+    ]
+    env = {"GLM_MAGIC_BASE_URL": server.base_url, "GLM_MAGIC_API_KEY": server.api_key}
+    NotebookClient(nb, kernel_name="python3").execute(env={**os.environ, **env})
+    path = tmp_path / "saved.ipynb"
+    nbformat.write(nb, path)
+    saved = nbformat.read(path, as_version=4)
+    nbformat.validate(saved)
+    outputs = saved.cells[1].outputs
+    assert [o.output_type for o in outputs] == ["display_data"]
+    data = outputs[0].data
+    assert "application/vnd.jupyter.widget-view+json" not in data
+    assert "Thinking it through." in data["text/markdown"]
+    assert "Saved answer." in data["text/markdown"]
+    assert server.api_key not in path.read_text()
