@@ -15,7 +15,8 @@ from typing import Any
 
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.utils.process import arg_split
 from traitlets import Enum, Float, Int, Unicode
 
 from .client import RetryPolicy
@@ -138,9 +139,13 @@ class GLMMagics(Magics):
 
     def _parse(self, func: Callable[..., Any], line: str) -> Any:
         try:
-            args = parse_argstring(func, line)
+            # posix=True: quotes group words and are dropped, so -s 'Be brief.' sends
+            # Be brief. (IPython's parse_argstring keeps the quotes in the value).
+            args = func.parser.parse_args(arg_split(line, posix=True))
         except ValueError as exc:
             raise UsageError(f"Could not read the options {line!r}: {exc}.") from None
+        except UsageError as exc:
+            raise UsageError(f"{exc}. `%%glm?` lists the options.") from None
         if args.out is not None and not (
             args.out.isidentifier() and not keyword.iskeyword(args.out)
         ):
