@@ -189,7 +189,7 @@ class Client:
         cause = exc.__cause__ or exc.__context__
         detail = f": {cause}" if cause else ""
         return StreamError(
-            redact(f"{exc.message}{detail}", self._key),
+            redact(f"{exc.message.rstrip('.')}{detail}", self._key),
             code="connection_error",
             request_id=request_id,
         )

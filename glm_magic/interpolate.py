@@ -8,6 +8,7 @@ half-filled prompt. ``$`` is left alone, since prompts talk about prices.
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 from .errors import GLMUsageError
@@ -113,7 +114,7 @@ def _split_field(field: str) -> tuple[str, str | None, str]:
     if _is_expression(field):
         return field, None, ""
     for k, c in enumerate(field):
-        if c in "!:" and _is_expression(field[:k]):
+        if c in "!:" and _is_expression(field[:k]) and not _is_literal(field[:k]):
             rest = field[k:]
             if rest[0] == "!" and len(rest) >= 2 and rest[1] in "rsa":
                 if len(rest) == 2:
@@ -132,6 +133,11 @@ def _is_expression(text: str) -> bool:
     except SyntaxError:
         return False
     return bool(text.strip())
+
+
+def _is_literal(text: str) -> bool:
+    """A constant before ':' (``{"a": 1}``) is a dict or JSON, not a placeholder."""
+    return isinstance(ast.parse(text.strip(), mode="eval").body, ast.Constant)
 
 
 def render_value(value: Any) -> str:

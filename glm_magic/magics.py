@@ -7,6 +7,7 @@ prints real help, and settings are traitlets on ``GLMMagics`` so
 
 from __future__ import annotations
 
+import ast
 import getpass
 import keyword
 import sys
@@ -135,7 +136,25 @@ class GLMMagics(Magics):
             return None
         options, prompt = split_line(line)
         args = self._parse(self.glm_line, options)
-        return self._run(prompt, args)
+        return self._run(prompt, args, keep=not self._shows_return_value(line))
+
+    def _shows_return_value(self, line: str) -> bool:
+        """True when this ``%glm`` line ends its cell, so IPython displays what it returns.
+
+        The live view then steps aside at the end instead of leaving a second
+        copy of the same rendering above ``Out[n]``.
+        """
+        history = self.shell.user_ns.get("In") or [""]
+        try:
+            body = ast.parse(history[-1]).body
+        except SyntaxError:
+            return False
+        last = body[-1].value if body and isinstance(body[-1], ast.Expr) else None
+        return (
+            isinstance(last, ast.Call)
+            and getattr(last.func, "attr", "") == "run_line_magic"
+            and [getattr(a, "value", None) for a in last.args] == ["glm", line]
+        )
 
     def _parse(self, func: Callable[..., Any], line: str) -> Any:
         try:
@@ -153,7 +172,7 @@ class GLMMagics(Magics):
             raise UsageError(msg)
         return args
 
-    def _run(self, text: str, args: Any) -> GLMResult:
+    def _run(self, text: str, args: Any, *, keep: bool = True) -> GLMResult:
         try:
             text = text.strip()
             prompt = text if args.raw else interpolate(text, self.shell.user_ns)
@@ -170,7 +189,7 @@ class GLMMagics(Magics):
             )
             settings = self.settings(model=args.model, base_url=args.base_url)
             result = complete_prompt(
-                prompt, options, settings, display="none" if args.quiet else None
+                prompt, options, settings, display="none" if args.quiet else None, keep=keep
             )
         except GLMUsageError as exc:
             raise UsageError(str(exc)) from None

@@ -14,11 +14,15 @@ from .settings import Settings
 from .views import View, choose_view
 
 
-def run(request: Request, settings: Settings, view: View | None, prompt: str = "") -> GLMResult:
-    client = get_client(settings.base_url, settings.api_key(), timeout=settings.timeout)
+def run(
+    request: Request, settings: Settings, view: View | None, prompt: str = "", *, keep: bool = True
+) -> GLMResult:
+    """Stream ``request`` into ``view``; ``keep`` leaves the static rendering in place."""
     collector = Collector(request.model, prompt)
-    events = client.stream(request, settings.retry)
+    events = None
     try:
+        client = get_client(settings.base_url, settings.api_key(), timeout=settings.timeout)
+        events = client.stream(request, settings.retry)
         for event in events:
             collector.add(event)
             if view is not None:
@@ -26,19 +30,25 @@ def run(request: Request, settings: Settings, view: View | None, prompt: str = "
     except KeyboardInterrupt:
         collector.interrupted()
     finally:
-        events.close()
+        if events is not None:
+            events.close()
     result = collector.result()
     if view is not None:
-        view.finish(result)
+        view.finish(result, keep=keep)
     return result
 
 
 def complete_prompt(
-    prompt: str, options: Options, settings: Settings, *, display: str | None = None
+    prompt: str,
+    options: Options,
+    settings: Settings,
+    *,
+    display: str | None = None,
+    keep: bool = True,
 ) -> GLMResult:
     """Check, send and show one prompt; ``display`` overrides the settings' view mode."""
     model = options.model or settings.model
     request = build_request(prompt, model, options)
     settings.api_key()
     view = choose_view(display or settings.display, model, settings.update_interval)
-    return run(request, settings, view, prompt)
+    return run(request, settings, view, prompt, keep=keep)

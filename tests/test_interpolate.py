@@ -49,3 +49,8 @@ def test_braces_that_are_not_placeholders_say_to_use_raw(text):
 def test_a_failing_expression_names_itself():
     with pytest.raises(GLMUsageError, match=r"\{rows\[10\]\} failed: IndexError"):
         interpolate("{rows[10]}", NS)
+
+
+def test_json_in_a_prompt_is_called_what_it_is():
+    with pytest.raises(GLMUsageError, match="braces that are not a placeholder"):
+        interpolate('Fix {"a": 1}', NS)

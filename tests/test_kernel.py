@@ -126,3 +126,13 @@ def test_a_saved_notebook_shows_the_result_without_widgets_or_key(glm_server_ses
     assert "Thinking it through." in data["text/markdown"]
     assert "Saved answer." in data["text/markdown"]
     assert server.api_key not in path.read_text()
+
+
+def test_a_one_shot_line_at_the_end_of_a_cell_is_shown_once(kernel, glm_server):
+    glm_server.queue(Reply(answer="Once."), Reply(answer="Kept."))
+    shown = kernel.execute("%glm --no-thinking Say once.")
+    assert [o.content["data"] for o in shown.of("update_display_data")] == [{"text/plain": ""}]
+    assert "Once." in shown.of("execute_result")[0].content["data"]["text/markdown"]
+    stored = kernel.execute("x = %glm --no-thinking Say kept.")
+    assert not stored.of("execute_result")
+    assert "Kept." in stored.of("update_display_data")[0].content["data"]["text/markdown"]

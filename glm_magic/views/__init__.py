@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 class View(Protocol):
     def on_event(self, event: Event) -> None: ...
 
-    def finish(self, result: GLMResult) -> None: ...
+    def finish(self, result: GLMResult, *, keep: bool = True) -> None:
+        """Final flush; with ``keep`` the static rendering stays in the output."""
 
 
 class Coalescer:

@@ -112,11 +112,12 @@ class WidgetView:
             f" · {elapsed:.1f} s · {approx}{tokens:,} tokens{rate}"
         )
 
-    def finish(self, result: GLMResult) -> None:
-        """Final flush, then swap the widgets for the static rendering."""
+    def finish(self, result: GLMResult, *, keep: bool = True) -> None:
+        """Final flush, then swap the widgets for the static rendering (or for nothing,
+        when the caller displays the result itself)."""
         self._write(self.coalescer.take())
         self._release()
-        self.handle.update(bundle(result), raw=True)
+        self.handle.update(bundle(result) if keep else {"text/plain": ""}, raw=True)
         for widget in (self.status, self.thinking, self.answer, self.thinking_box, self.box):
             for part in (getattr(widget, "style", None), widget.layout, widget):
                 if part is not None:

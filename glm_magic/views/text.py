@@ -42,7 +42,7 @@ class TextView:
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    def finish(self, result: GLMResult) -> None:
+    def finish(self, result: GLMResult, *, keep: bool = True) -> None:
         self._write(self.coalescer.take())
         tail = "\n\n" if self.shown else ""
         problem = problem_line(result)
