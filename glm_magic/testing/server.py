@@ -1,0 +1,647 @@
+"""A real local HTTP server that answers like DashScope's compatible mode for GLM.
+
+Why a real server and not mocks: the package under test talks to the provider
+through the official ``openai`` SDK, and the interesting failures (streams cut
+mid-way, keep-alive reuse, clients that hang up, errors inside a 200 stream,
+concurrency limits) only happen on real sockets. ``FakeDashScope`` serves
+``POST /compatible-mode/v1/chat/completions`` on 127.0.0.1 with the provider's
+status codes, error bodies and chunk shapes, and records what it received.
+
+Replies and faults are queued and consumed first in, first out, one per chat
+request that passes the automatic checks (API key, body, model, ``stream``,
+sampling ranges). With an empty queue the server answers a deterministic reply
+derived from the request (see :func:`default_reply`).
+
+How the ``drop`` fault surfaces in the ``openai`` SDK: the body is sent with
+chunked transfer encoding, so closing the socket before the terminating chunk
+is a protocol error for the client, not a normal end of body. The SDK's stream
+iterator yields the chunks that arrived and then raises
+``openai.APIConnectionError`` ("Connection error.", caused by the transport's
+``RemoteProtocolError``: incomplete chunked read). No ``finish_reason``, no
+usage chunk, no ``[DONE]``. ``drop_before_first`` makes ``create()`` itself
+raise ``openai.APIConnectionError`` (server disconnected without a response).
+
+The provider facts behind every shape and message (which were confirmed
+against public sources and which are assumed) are listed in
+:mod:`glm_magic.testing.wire`.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import KW_ONLY, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import wire
+
+CHAT_PATH = "/compatible-mode/v1/chat/completions"
+DEFAULT_API_KEY = "sk-glm-magic-test"
+DEFAULT_MODELS = frozenset(wire.MAX_ANSWER_TOKENS)
+
+#: Fault kinds answered with an HTTP error status and a JSON body.
+HTTP_FAULTS = frozenset(
+    {
+        "invalid_api_key",
+        "stream_required",
+        "invalid_parameter",
+        "data_inspection_failed",
+        "free_tier_only",
+        "model_not_found",
+        "rate_limit",
+        "server_error",
+    }
+)
+#: Fault kinds that start a 200 stream (or none at all) and then go wrong.
+STREAM_FAULTS = frozenset({"stream_error", "drop", "drop_before_first", "no_finish"})
+FAULT_KINDS = HTTP_FAULTS | STREAM_FAULTS
+
+
+@dataclass
+class Reply:
+    """One scripted answer: thinking, answer and/or tool calls, streamed in small chunks.
+
+    ``chunk_chars`` sets how much text goes in each SSE chunk (about one token
+    per four characters). ``usage=None`` computes usage from the text; a dict
+    is sent as given. ``model=None`` echoes the request's model.
+    """
+
+    thinking: str = ""
+    answer: str = ""
+    finish_reason: str = "stop"
+    chunk_chars: int = 4
+    delay: float = 0.0
+    first_delay: float = 0.0
+    usage: dict[str, Any] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    model: str | None = None
+
+
+@dataclass
+class Fault:
+    """One scripted failure, consumed from the same queue as replies.
+
+    ``after_chunks`` counts content chunks (thinking, answer or tool-call
+    fragments; the initial role chunk is not counted) sent before a
+    ``stream_error`` or ``drop``. ``reply`` provides those chunks (default: the
+    request's default reply). ``retry_after`` adds a ``Retry-After`` header;
+    ``message`` replaces the provider's error message.
+    """
+
+    kind: str
+    _: KW_ONLY
+    after_chunks: int = 0
+    retry_after: float | None = None
+    message: str | None = None
+    reply: Reply | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; use one of {sorted(FAULT_KINDS)}")
+
+
+@dataclass
+class RecordedRequest:
+    """What the server received, for assertions: parsed JSON body and lower-cased headers."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    time: float
+    method: str = "POST"
+    request_id: str = ""
+    raw: bytes = field(default=b"", repr=False)
+
+
+class _ClientGone(Exception):
+    """The client closed its connection (or the server is stopping) mid-response."""
+
+
+def default_reply(body: dict[str, Any]) -> Reply:
+    """The deterministic reply for a request when nothing is queued.
+
+    See :func:`glm_magic.testing.wire.default_texts` for the text: it quotes
+    the last user message and counts the messages, or is a small JSON object
+    when the request asks for JSON.
+    """
+    thinking, answer = wire.default_texts(body)
+    return Reply(thinking=thinking, answer=answer)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """The socket server: one thread per connection, tracked so ``stop()`` can end them."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], owner: FakeDashScope) -> None:
+        self.owner = owner
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name=f"FakeDashScope-{self.server_address[1]}-conn-{client_address[1]}",
+            daemon=True,
+        )
+        self.owner._connection_opened(request, thread)
+        thread.start()
+
+    def shutdown_request(self, request: Any) -> None:
+        try:
+            super().shutdown_request(request)
+        finally:
+            self.owner._connection_closed(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client hanging up is normal for this server; only real bugs are printed.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (OSError, _ClientGone)):
+            return
+        print("FakeDashScope: error while answering a request:", file=sys.stderr)
+        traceback.print_exc()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Answers one connection's requests (HTTP/1.1 keep-alive: several in a row)."""
+
+    protocol_version = "HTTP/1.1"
+    # Each SSE chunk leaves at once (no Nagle delay), as a streaming client expects.
+    disable_nagle_algorithm = True
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silenced: test output should not fill with access logs."""
+
+    def version_string(self) -> str:
+        return "FakeDashScope/1.0"
+
+    # -- reading ---------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        length = self.headers.get("Content-Length")
+        if length is not None:
+            return self.rfile.read(int(length)) if length.strip().isdigit() else b""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        return b""
+
+    # -- writing ---------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self.wfile.write(data)
+        except OSError as exc:
+            raise _ClientGone from exc
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep, but notice at once if the client hangs up or the server stops."""
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.connection], [], [], remaining)
+            if not readable:
+                continue
+            try:
+                peeked = self.connection.recv(1, socket.MSG_PEEK)
+            except OSError as exc:
+                raise _ClientGone from exc
+            if not peeked:
+                raise _ClientGone
+            # The client already sent its next request: keep waiting without polling.
+            if self.server.owner._stopping.wait(max(0.0, deadline - time.monotonic())):
+                raise _ClientGone
+            return
+
+    def _send_json_error(
+        self,
+        kind: str,
+        request_id: str,
+        *,
+        message: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        payload = wire.encode(wire.error_body(kind, request_id, message)).encode()
+        try:
+            self.send_response(wire.ERRORS[kind].status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("x-request-id", request_id)
+            if retry_after is not None:
+                self.send_header("Retry-After", f"{retry_after:g}")
+            self.end_headers()
+        except OSError as exc:
+            raise _ClientGone from exc
+        self._write(payload)
+
+    def _start_stream(self, request_id: str) -> None:
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream;charset=UTF-8")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("x-request-id", request_id)
+            self.end_headers()
+        except OSError as exc:
+            raise _ClientGone from exc
+
+    def _event(self, data: dict[str, Any] | str) -> None:
+        self._write(wire.http_chunk(wire.sse_event(data)))
+
+    def _hang_up(self) -> None:
+        """Close the TCP connection now, mid-message if need be."""
+        self.close_connection = True
+        with suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    # -- dispatch --------------------------------------------------------------
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def _handle(self, method: str) -> None:
+        owner = self.server.owner
+        request_id = wire.new_request_id()
+        raw = self._read_body()
+        try:
+            parsed = json.loads(raw) if raw else {}
+        except (ValueError, UnicodeDecodeError):
+            parsed = None
+        path = urlsplit(self.path).path
+        owner._record(
+            RecordedRequest(
+                path=path,
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=parsed if isinstance(parsed, dict) else {},
+                time=time.time(),
+                method=method,
+                request_id=request_id,
+                raw=raw,
+            )
+        )
+        is_chat = path.rstrip("/") == CHAT_PATH
+        try:
+            with owner._answering(counted=is_chat and method == "POST"):
+                self._pause(owner.default_latency)
+                if not is_chat:
+                    self._send_json_error("bad_path", request_id)
+                elif method != "POST":
+                    message = wire.ERRORS["bad_method"].message.format(method)
+                    self._send_json_error("bad_method", request_id, message=message)
+                else:
+                    self._chat(parsed, request_id)
+        except _ClientGone:
+            self.close_connection = True
+            if is_chat and not owner._stopping.is_set():
+                owner._client_disconnected()
+
+    # -- the chat endpoint -----------------------------------------------------
+
+    def _chat(self, body: Any, request_id: str) -> None:
+        owner = self.server.owner
+        refusal = owner._check(self.headers.get("Authorization"), body)
+        if refusal is not None:
+            kind, message = refusal
+            self._send_json_error(kind, request_id, message=message)
+            return
+        item = owner._next_item()
+        fault = item if isinstance(item, Fault) else None
+        if fault is not None and fault.kind in HTTP_FAULTS:
+            self._send_json_error(
+                fault.kind, request_id, message=fault.message, retry_after=fault.retry_after
+            )
+            return
+        if fault is not None and fault.kind == "drop_before_first":
+            self._hang_up()
+            return
+        reply = item if isinstance(item, Reply) else None
+        if reply is None:
+            reply = fault.reply if fault is not None and fault.reply else default_reply(body)
+        self._stream(body, reply, fault, request_id)
+
+    def _stream(self, body: dict[str, Any], reply: Reply, fault: Fault | None, rid: str) -> None:
+        thinking_mode = body.get("enable_thinking", True) is not False
+        model = reply.model or str(body.get("model"))
+        maker = wire.ChunkMaker(
+            model,
+            int(time.time()),
+            thinking=thinking_mode,
+            reasoning_field=self.server.owner.reasoning_field,
+        )
+        # Like the provider, thinking off means no reasoning at all, even if scripted.
+        thinking = reply.thinking if thinking_mode else ""
+        content, arguments = wire.content_chunks(
+            maker,
+            thinking=thinking,
+            answer=reply.answer,
+            tool_calls=reply.tool_calls,
+            chunk_chars=reply.chunk_chars,
+        )
+        kind = fault.kind if fault is not None else None
+        if fault is not None and kind in ("stream_error", "drop"):
+            content = content[: max(0, fault.after_chunks)]
+        tail: list[dict[str, Any]] = []
+        if kind is None:
+            finish_reason = reply.finish_reason
+            if reply.tool_calls and finish_reason == "stop":
+                finish_reason = "tool_calls"
+            tail.append(maker.finish(finish_reason))
+            options = body.get("stream_options")
+            if isinstance(options, dict) and options.get("include_usage") is True:
+                usage = reply.usage
+                if usage is None:
+                    output = wire.estimate_tokens(reply.answer) + wire.estimate_tokens(arguments)
+                    reasoning = wire.estimate_tokens(thinking)
+                    usage = wire.usage_dict(wire.prompt_tokens(body), reasoning, output)
+                tail.append(maker.usage(usage))
+
+        self._start_stream(rid)
+        self._pause(reply.first_delay)
+        self._event(maker.role())
+        for chunk in [*content, *tail]:
+            self._pause(reply.delay)
+            self._event(chunk)
+        self._pause(reply.delay)
+        if fault is not None and kind == "drop":
+            self._hang_up()
+        elif fault is not None and kind == "stream_error":
+            error = {"error": wire.error_object("stream_error", fault.message)}
+            self._write(wire.http_chunk(wire.sse_event(error)) + wire.LAST_HTTP_CHUNK)
+        else:
+            # [DONE] and the end of the chunked body leave in one write. (The openai
+            # SDK still stops reading at [DONE] and closes the connection.)
+            self._write(wire.http_chunk(wire.DONE_EVENT) + wire.LAST_HTTP_CHUNK)
+
+
+class FakeDashScope:
+    """A threaded fake of DashScope's compatible-mode chat endpoint on a free local port.
+
+    Use as a context manager (or call :meth:`start` / :meth:`stop`); point the
+    ``openai`` SDK at :attr:`base_url` with :attr:`api_key`. Queue
+    :class:`Reply` and :class:`Fault` objects with :meth:`queue`; inspect
+    :attr:`requests` and the connection counters afterwards.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        api_key: str = DEFAULT_API_KEY,
+        models: Iterable[str] = DEFAULT_MODELS,
+        default_latency: float = 0.0,
+        reasoning_field: str = "reasoning_content",
+    ) -> None:
+        self.host = host
+        self.api_key = api_key
+        self.models = frozenset(models)
+        #: Seconds to wait before the first byte of every response (e.g. batch benchmarks).
+        self.default_latency = default_latency
+        self._initial_latency = default_latency
+        #: The delta key that carries the thinking. DashScope says ``reasoning_content``;
+        #: set ``"reasoning"`` to imitate vLLM-style servers.
+        self.reasoning_field = reasoning_field
+        self._initial_reasoning_field = reasoning_field
+        self._requested_port = port
+        self._port: int | None = None
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._queue: deque[Reply | Fault] = deque()
+        self._requests: list[RecordedRequest] = []
+        self._connections: dict[Any, threading.Thread] = {}
+        self._disconnected = threading.Event()
+        self._active = 0
+        self._reset_counters()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self) -> FakeDashScope:
+        """Bind the port and serve in a background thread. Returns ``self``."""
+        if self._httpd is not None:
+            return self
+        self._stopping.clear()
+        self._httpd = _HTTPServer((self.host, self._requested_port), self)
+        self._port = self._httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"FakeDashScope-{self._port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close every socket (listening and client) and join the threads."""
+        httpd = self._httpd
+        if httpd is None:
+            return
+        self._stopping.set()
+        httpd.shutdown()
+        with self._lock:
+            connections = list(self._connections.items())
+        for sock, _thread in connections:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        httpd.server_close()
+        for _sock, thread in connections:
+            thread.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> FakeDashScope:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (after :meth:`start`)."""
+        if self._port is None:
+            raise RuntimeError("FakeDashScope is not started")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """The ``base_url`` for the ``openai`` SDK, ending in ``/compatible-mode/v1``."""
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        return f"http://{host}:{self.port}/compatible-mode/v1"
+
+    # -- scripting and inspection ----------------------------------------------
+
+    def queue(self, *items: Reply | Fault) -> None:
+        """Append replies and faults; each chat request consumes the oldest one."""
+        for item in items:
+            if not isinstance(item, Reply | Fault):
+                raise TypeError(f"queue() takes Reply or Fault objects, not {type(item).__name__}")
+        with self._lock:
+            self._queue.extend(items)
+
+    @property
+    def pending(self) -> int:
+        """How many queued replies and faults have not been consumed yet."""
+        with self._lock:
+            return len(self._queue)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received since start or :meth:`reset`, oldest first (a copy)."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def last_request(self) -> RecordedRequest | None:
+        """The most recent request, or None."""
+        with self._lock:
+            return self._requests[-1] if self._requests else None
+
+    @property
+    def open_connections(self) -> int:
+        """TCP connections currently open."""
+        with self._lock:
+            return len(self._connections)
+
+    @property
+    def max_open_connections(self) -> int:
+        """The most TCP connections open at once since start or :meth:`reset`."""
+        with self._lock:
+            return self._max_open
+
+    @property
+    def total_connections(self) -> int:
+        """TCP connections accepted since start or :meth:`reset` (1 means keep-alive reuse)."""
+        with self._lock:
+            return self._total_connections
+
+    @property
+    def active_streams(self) -> int:
+        """Chat requests being answered right now."""
+        with self._lock:
+            return self._active
+
+    @property
+    def max_concurrent_streams(self) -> int:
+        """The most chat requests being answered at once since start or :meth:`reset`."""
+        with self._lock:
+            return self._max_active
+
+    @property
+    def disconnects(self) -> int:
+        """Chat responses the client closed before the server finished writing them."""
+        with self._lock:
+            return self._disconnects
+
+    def wait_for_disconnect(self, timeout: float = 5.0) -> bool:
+        """Block until a client-side early close has been seen; False on timeout."""
+        return self._disconnected.wait(timeout)
+
+    def reset(self) -> None:
+        """Forget queue, requests and counters; restore the latency and reasoning field."""
+        with self._lock:
+            self._queue.clear()
+            self._requests.clear()
+            self._reset_counters()
+            self._max_open = len(self._connections)
+        self._disconnected.clear()
+        self.default_latency = self._initial_latency
+        self.reasoning_field = self._initial_reasoning_field
+
+    # -- used by the request handler -------------------------------------------
+
+    def _reset_counters(self) -> None:
+        self._max_open = 0
+        self._total_connections = 0
+        self._max_active = self._active
+        self._disconnects = 0
+
+    def _connection_opened(self, sock: Any, thread: threading.Thread) -> None:
+        with self._lock:
+            self._connections[sock] = thread
+            self._total_connections += 1
+            self._max_open = max(self._max_open, len(self._connections))
+
+    def _connection_closed(self, sock: Any) -> None:
+        with self._lock:
+            self._connections.pop(sock, None)
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _next_item(self) -> Reply | Fault | None:
+        with self._lock:
+            return self._queue.popleft() if self._queue else None
+
+    def _client_disconnected(self) -> None:
+        with self._lock:
+            self._disconnects += 1
+        self._disconnected.set()
+
+    @contextmanager
+    def _answering(self, *, counted: bool) -> Iterator[None]:
+        if not counted:
+            yield
+            return
+        with self._lock:
+            self._active += 1
+            self._max_active = max(self._max_active, self._active)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def _check(self, authorization: str | None, body: Any) -> tuple[str, str | None] | None:
+        """The provider's own checks, before any queued item is used.
+
+        Returns ``(fault kind, message or None)`` for a request the provider
+        would refuse, or None when it would be answered.
+        """
+        if authorization != f"Bearer {self.api_key}":
+            return "invalid_api_key", None
+        if not isinstance(body, dict):
+            return "bad_body", None
+        model = body.get("model")
+        if not model:
+            return "invalid_parameter", "you must provide a model parameter."
+        if model not in self.models:
+            return "model_not_found", None
+        if body.get("stream") is not True:
+            return "stream_required", None
+        message = wire.check_parameters(body)
+        return None if message is None else ("invalid_parameter", message)

@@ -1,0 +1,461 @@
+"""Byte-level pieces of the DashScope compatible-mode wire format, and the provider's rules.
+
+Everything the fake server writes is built here (chunks, SSE framing, error
+bodies, the default reply's text, the parameter checks), so the shapes can be
+checked against the provider's documentation in one place and
+:mod:`glm_magic.testing.server` can stay about sockets and timing. Standard
+library only.
+
+Provider facts used here, and where they come from.
+
+Confirmed (public documentation pages and verbatim provider responses quoted in
+public repositories and issues):
+
+- Chunk shapes: first chunk ``{"content":null,"role":"assistant",
+  "reasoning_content":""}`` in thinking mode and ``{"content":"",
+  "role":"assistant"}`` without it; reasoning deltas ``{"content":null,
+  "reasoning_content":"..."}``; finish chunk ``{"content":"",
+  "reasoning_content":null}`` with ``finish_reason``; a last chunk with
+  ``"choices":[]`` and usage (with ``prompt_tokens_details.cached_tokens``)
+  only when ``stream_options.include_usage`` is set; then ``data: [DONE]``.
+  Keys ``object``, ``usage:null``, ``created``, ``system_fingerprint:null``,
+  ``model`` and ``id: chatcmpl-<uuid>`` on every chunk. Sources: Model Studio
+  "Deep thinking" and "Streaming output" pages
+  (alibabacloud.com/help/en/model-studio/deep-thinking, .../stream).
+- Tool call streaming: first fragment of call *i* carries ``index``, ``id``
+  (``call_`` + 22 hex), ``type`` and ``function.name``; later fragments have
+  ``id: ""`` and only ``function.arguments``; the finish chunk has
+  ``finish_reason: "tool_calls"`` and an empty delta ``{}``. Source: Model
+  Studio function-calling streaming samples (qwen-plus, 2025-2026).
+- ``enable_thinking`` is not an OpenAI parameter and arrives as a top-level
+  body key (``extra_body``); GLM is stream-only. Source: Model Studio GLM page.
+- Error bodies ``{"error":{"message","type","param","code"},"request_id"}``
+  and these verbatim messages/codes: 401 ``invalid_api_key`` "Incorrect API key
+  provided. For details, see: ...#apikey-error" (type
+  ``invalid_request_error``); 400 ``invalid_parameter_error`` "This model only
+  support stream mode, please enable the stream parameter to access the model. ";
+  400 ``invalid_parameter_error`` with "<400> InternalError.Algo.InvalidParameter:
+  ..." prefix and the range texts "Temperature should be in [0.0, 2.0)",
+  "Range of top_p should be (0.0, 1.0]", "Range of max_tokens should be [1, N]";
+  400 ``data_inspection_failed`` "Input data may contain inappropriate content."
+  and, inside a 200 stream, ``data: {"error":{... "Output data may contain
+  inappropriate content." ...}}``; 403 ``AllocationQuota.FreeTierOnly`` (type
+  equals code); 404 ``model_not_found`` "Model not exist." (compatible mode);
+  429 ``limit_requests`` (type equals code) "You have exceeded your current
+  request limit. ..."; 500 ``internal_error`` "An internal error has occured,
+  ...". Source: Model Studio "Error messages" page
+  (help.aliyun.com/zh/model-studio/error-code) and provider responses quoted
+  verbatim in public GitHub issues and test fixtures.
+
+Assumed (not found in public material, chosen to be plausible):
+
+- The ``x-request-id`` response header equal to the body's ``request_id``, and
+  its presence on successful streams.
+- A ``Retry-After`` header on 429 (only when the fault sets ``retry_after``).
+- ``completion_tokens_details.reasoning_tokens`` in GLM usage (documented for
+  other thinking models; thinking tokens are billed as output).
+- Answer deltas in thinking mode ``{"content":"...","reasoning_content":null}``
+  (the samples found show only reasoning deltas in compatible mode).
+- ``reasoning_content: null`` in tool-call deltas in thinking mode, and the
+  always-present role chunk before tool calls (the provider puts the role into
+  the first tool-call chunk when there is no thinking).
+- Error type ``internal_error`` on 500, the 404/405 bodies for wrong paths and
+  methods, the order of the automatic checks, and the ``Content-Type`` of the
+  stream (``text/event-stream;charset=UTF-8``).
+- Not reproduced: the provider's refusal of ``response_format`` json mode while
+  thinking is on (documented for Qwen, not for GLM).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+#: The provider's documented maximum answer length (``max_tokens``) per model.
+#: Deliberately a copy of the provider's numbers, not an import of
+#: ``glm_magic.models``: the fake plays the provider, so a mistake in the
+#: client's own table must show up as a rejected request, not be shared.
+MAX_ANSWER_TOKENS: dict[str, int] = {
+    "glm-4.6": 16_384,
+    "glm-4.5": 16_384,
+    "glm-4.5-air": 16_384,
+}
+
+#: Characters per token used for every estimate (prompt, thinking, answer).
+CHARS_PER_TOKEN = 4
+
+_APIKEY_DOC = "https://help.aliyun.com/zh/model-studio/error-code#apikey-error"
+_RATE_DOC = "https://help.aliyun.com/zh/model-studio/error-code#rate-limit"
+_INSPECTION_DOC = "https://help.aliyun.com/zh/model-studio/error-code#inappropriate-content"
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    """How the provider reports one kind of failure: HTTP status and error object."""
+
+    status: int
+    type: str
+    code: str
+    message: str
+
+
+#: Every error the fake can answer with, keyed by :class:`~glm_magic.testing.Fault` kind.
+ERRORS: dict[str, ErrorSpec] = {
+    "invalid_api_key": ErrorSpec(
+        401,
+        "invalid_request_error",
+        "invalid_api_key",
+        f"Incorrect API key provided. For details, see: {_APIKEY_DOC}",
+    ),
+    "stream_required": ErrorSpec(
+        400,
+        "invalid_request_error",
+        "invalid_parameter_error",
+        "This model only support stream mode, please enable the stream parameter "
+        "to access the model. ",
+    ),
+    "invalid_parameter": ErrorSpec(
+        400,
+        "invalid_request_error",
+        "invalid_parameter_error",
+        "<400> InternalError.Algo.InvalidParameter: Required parameter(s) missing or "
+        "invalid, please check the request parameters.",
+    ),
+    "data_inspection_failed": ErrorSpec(
+        400,
+        "data_inspection_failed",
+        "data_inspection_failed",
+        f"Input data may contain inappropriate content. For details, see: {_INSPECTION_DOC}",
+    ),
+    "free_tier_only": ErrorSpec(
+        403,
+        "AllocationQuota.FreeTierOnly",
+        "AllocationQuota.FreeTierOnly",
+        "The free tier of the model has been exhausted. If you wish to continue access "
+        'the model on a paid basis, please disable the "use free tier only" mode in the '
+        "management console.",
+    ),
+    "model_not_found": ErrorSpec(
+        404, "invalid_request_error", "model_not_found", "Model not exist."
+    ),
+    "rate_limit": ErrorSpec(
+        429,
+        "limit_requests",
+        "limit_requests",
+        f"You have exceeded your current request limit. For details, see: {_RATE_DOC}",
+    ),
+    "server_error": ErrorSpec(
+        500,
+        "internal_error",
+        "internal_error",
+        "An internal error has occured, please try again later or contact service support.",
+    ),
+    # What the provider puts inside a 200 stream when output moderation stops it.
+    "stream_error": ErrorSpec(
+        200,
+        "data_inspection_failed",
+        "data_inspection_failed",
+        "Output data may contain inappropriate content.",
+    ),
+    # Not provider errors proper: answers to requests no real client should send.
+    "bad_path": ErrorSpec(404, "invalid_request_error", "NotFound", "Not found!"),
+    "bad_method": ErrorSpec(
+        405,
+        "invalid_request_error",
+        "invalid_request_error",
+        "Request method '{}' is not supported.",
+    ),
+    "bad_body": ErrorSpec(
+        400,
+        "invalid_request_error",
+        "invalid_parameter_error",
+        "Required body invalid, please check the request body format.",
+    ),
+}
+
+
+def error_object(kind: str, message: str | None = None) -> dict[str, Any]:
+    """The ``{"message", "type", "param", "code"}`` object for ``kind``."""
+    spec = ERRORS[kind]
+    return {
+        "message": spec.message if message is None else message,
+        "type": spec.type,
+        "param": None,
+        "code": spec.code,
+    }
+
+
+def error_body(kind: str, request_id: str, message: str | None = None) -> dict[str, Any]:
+    """A complete JSON error response body, as the provider sends with a non-200 status."""
+    return {"error": error_object(kind, message), "request_id": request_id}
+
+
+def new_request_id() -> str:
+    """A request id in the provider's shape (a UUID)."""
+    return str(uuid.uuid4())
+
+
+def new_completion_id() -> str:
+    """A completion id in the provider's shape: ``chatcmpl-<uuid>``."""
+    return f"chatcmpl-{uuid.uuid4()}"
+
+
+def new_tool_call_id() -> str:
+    """A tool call id in the provider's shape: ``call_`` and 22 hex digits."""
+    return "call_" + uuid.uuid4().hex[:22]
+
+
+def encode(obj: Any) -> str:
+    """JSON as the provider writes it: compact, and non-ASCII text left as is."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def sse_event(data: dict[str, Any] | str) -> bytes:
+    """One server-sent event: ``data: <payload>`` and a blank line."""
+    payload = data if isinstance(data, str) else encode(data)
+    return f"data: {payload}\n\n".encode()
+
+
+DONE_EVENT = sse_event("[DONE]")
+
+
+def http_chunk(payload: bytes) -> bytes:
+    """``payload`` framed as one HTTP/1.1 chunk (chunked transfer encoding)."""
+    return b"%x\r\n%s\r\n" % (len(payload), payload)
+
+
+LAST_HTTP_CHUNK = b"0\r\n\r\n"
+
+
+def split_text(text: str, size: int) -> list[str]:
+    """``text`` cut into pieces of ``size`` characters (code points, so Chinese stays whole)."""
+    size = max(1, size)
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def estimate_tokens(text: str) -> int:
+    """About one token per four characters, rounded up; zero only for empty text."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+class ChunkMaker:
+    """Builds the ``chat.completion.chunk`` objects of one streamed reply.
+
+    All chunks of one reply share ``id``, ``created`` and ``model``, like the
+    provider's. ``thinking`` says whether the request runs in thinking mode:
+    the provider then adds ``reasoning_content`` to every delta (``null`` when
+    the delta carries answer text), and leaves it out entirely otherwise.
+    ``reasoning_field`` renames that key, to imitate servers such as vLLM that
+    call it ``reasoning``.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        created: int,
+        *,
+        thinking: bool,
+        reasoning_field: str = "reasoning_content",
+    ) -> None:
+        self.model = model
+        self.created = created
+        self.thinking = thinking
+        self.reasoning_field = reasoning_field
+        self.id = new_completion_id()
+
+    def _chunk(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None):
+        return {
+            "choices": choices,
+            "object": "chat.completion.chunk",
+            "usage": usage,
+            "created": self.created,
+            "system_fingerprint": None,
+            "model": self.model,
+            "id": self.id,
+        }
+
+    def _rename(self, delta: dict[str, Any]) -> dict[str, Any]:
+        if self.reasoning_field == "reasoning_content":
+            return delta
+        return {
+            self.reasoning_field if k == "reasoning_content" else k: v for k, v in delta.items()
+        }
+
+    def _delta(self, delta: dict[str, Any]) -> dict[str, Any]:
+        choice = {"delta": self._rename(delta), "index": 0, "logprobs": None, "finish_reason": None}
+        return self._chunk([choice])
+
+    def role(self) -> dict[str, Any]:
+        """The first chunk: the assistant role and no text yet."""
+        if self.thinking:
+            return self._delta({"content": None, "role": "assistant", "reasoning_content": ""})
+        return self._delta({"content": "", "role": "assistant"})
+
+    def reasoning(self, text: str) -> dict[str, Any]:
+        """A piece of the thinking."""
+        return self._delta({"content": None, "reasoning_content": text})
+
+    def content(self, text: str) -> dict[str, Any]:
+        """A piece of the answer."""
+        if self.thinking:
+            return self._delta({"content": text, "reasoning_content": None})
+        return self._delta({"content": text})
+
+    def tool_call(
+        self,
+        index: int,
+        *,
+        call_id: str = "",
+        name: str | None = None,
+        arguments: str = "",
+    ) -> dict[str, Any]:
+        """A fragment of tool call ``index``: the first carries id and name, later ones neither."""
+        function: dict[str, Any] = {"arguments": arguments}
+        if name is not None:
+            function = {"name": name, "arguments": arguments}
+        call = {"index": index, "id": call_id, "type": "function", "function": function}
+        delta: dict[str, Any] = {"content": None, "tool_calls": [call]}
+        if self.thinking:
+            delta["reasoning_content"] = None
+        return self._delta(delta)
+
+    def finish(self, reason: str) -> dict[str, Any]:
+        """The chunk that carries ``finish_reason``."""
+        if reason == "tool_calls":
+            delta: dict[str, Any] = {}
+        elif self.thinking:
+            delta = {"content": "", "reasoning_content": None}
+        else:
+            delta = {"content": ""}
+        choice = {
+            "finish_reason": reason,
+            "delta": self._rename(delta),
+            "index": 0,
+            "logprobs": None,
+        }
+        return self._chunk([choice])
+
+    def usage(self, usage: dict[str, Any]) -> dict[str, Any]:
+        """The last chunk when ``stream_options.include_usage`` is set: no choices, only usage."""
+        return self._chunk([], usage)
+
+
+def usage_dict(prompt_tokens: int, reasoning_tokens: int, answer_tokens: int) -> dict[str, Any]:
+    """The usage object: thinking tokens count as completion (output) tokens."""
+    completion = reasoning_tokens + answer_tokens
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion,
+        "total_tokens": prompt_tokens + completion,
+        "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
+
+
+def content_chunks(
+    maker: ChunkMaker,
+    *,
+    thinking: str,
+    answer: str,
+    tool_calls: list[dict[str, Any]] | None,
+    chunk_chars: int,
+) -> tuple[list[dict[str, Any]], str]:
+    """The chunks that carry text, in the order the model produces it.
+
+    Thinking first, then the answer, then each tool call (its id and name, then
+    its JSON arguments in pieces). Also returns all tool-call argument text, so
+    the caller can count it as output tokens.
+    """
+    chunks = [maker.reasoning(piece) for piece in split_text(thinking, chunk_chars)]
+    chunks += [maker.content(piece) for piece in split_text(answer, chunk_chars)]
+    all_arguments = ""
+    for index, call in enumerate(tool_calls or []):
+        arguments = call.get("arguments", {})
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        all_arguments += arguments
+        call_id = call.get("id") or new_tool_call_id()
+        chunks.append(maker.tool_call(index, call_id=call_id, name=str(call["name"])))
+        chunks += [maker.tool_call(index, arguments=p) for p in split_text(arguments, chunk_chars)]
+    return chunks, all_arguments
+
+
+# -- what the provider does with a request ------------------------------------
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """The text of one chat message, whether ``content`` is a string or a list of parts."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return ""
+
+
+def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m for m in body.get("messages") or [] if isinstance(m, dict)]
+
+
+def prompt_tokens(body: dict[str, Any]) -> int:
+    """The prompt's size in tokens, estimated from the text of every message."""
+    return estimate_tokens("".join(message_text(m) for m in _messages(body)))
+
+
+def default_texts(body: dict[str, Any]) -> tuple[str, str]:
+    """Thinking and answer for a request nothing was queued for; deterministic.
+
+    The thinking quotes the last user message (first 200 characters); the
+    answer quotes all of it and says how many messages arrived, so conversation
+    tests can see their history reach the server. When ``response_format`` asks
+    for JSON the answer is ``{"echo": <first 50 chars>, "messages": <count>}``.
+    """
+    messages = _messages(body)
+    users = [m for m in messages if m.get("role") == "user"]
+    last = message_text(users[-1]) if users else ""
+    count = len(messages)
+    thinking = (
+        f"The user asks: {last[:200]}. The conversation has {count} messages. "
+        "I will answer briefly and directly."
+    )
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
+        return thinking, encode({"echo": last[:50], "messages": count})
+    return thinking, f"You said: {last} ({count} messages received)"
+
+
+_INVALID = "<400> InternalError.Algo.InvalidParameter: "
+
+
+def check_parameters(body: dict[str, Any]) -> str | None:
+    """The provider's message for an out-of-range parameter, or None if all are fine.
+
+    Checks messages, ``temperature`` in [0, 2), ``top_p`` in (0, 1], and
+    ``max_tokens`` against the documented maximum answer of the known GLM
+    models (other models get no ``max_tokens`` check).
+    """
+    if not body.get("messages"):
+        return _INVALID + "[] is too short"
+    ranges = (
+        ("temperature", lambda v: 0 <= v < 2, "Temperature should be in [0.0, 2.0)"),
+        ("top_p", lambda v: 0 < v <= 1, "Range of top_p should be (0.0, 1.0]"),
+    )
+    for name, ok, message in ranges:
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{_INVALID}'{name}' must be Float"
+        if not ok(value):
+            return _INVALID + message
+    max_tokens = body.get("max_tokens")
+    limit = MAX_ANSWER_TOKENS.get(str(body.get("model")))
+    if max_tokens is not None and limit is not None:
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
+            return f"{_INVALID}'max_tokens' must be Integer"
+        if not 1 <= max_tokens <= limit:
+            return f"{_INVALID}Range of max_tokens should be [1, {limit}]"
+    return None
