@@ -136,3 +136,20 @@ def test_a_one_shot_line_at_the_end_of_a_cell_is_shown_once(kernel, glm_server):
     stored = kernel.execute("x = %glm --no-thinking Say kept.")
     assert not stored.of("execute_result")
     assert "Kept." in stored.of("update_display_data")[0].content["data"]["text/markdown"]
+
+
+def test_the_key_typed_at_the_glm_key_prompt_is_used_and_never_shown(glm_server):
+    env = {"GLM_MAGIC_BASE_URL": glm_server.base_url, "GLM_MAGIC_API_KEY": ""}
+    with KernelSession(env) as session:
+        session.execute("%load_ext glm_magic")
+        session.client.execute("%glm key", allow_stdin=True)
+        prompt = session.client.get_stdin_msg(timeout=30)
+        assert prompt["content"]["password"] is True
+        session.client.input(glm_server.api_key)
+        session.client.get_shell_msg(timeout=30)
+        glm_server.queue(Reply(answer="Keyed."))
+        run = session.execute("%%glm\nhi\n")
+        config = session.execute("%glm config")
+    assert "Keyed." in run.text()
+    assert "%glm key" in config.text()
+    assert glm_server.api_key not in config.text() + run.text()

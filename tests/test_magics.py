@@ -288,20 +288,6 @@ def test_glm_magic_api_key_wins_over_dashscope_api_key(ip, glm_server, capsys, m
     assert ip.user_ns["_glm"].complete
 
 
-def test_key_command_takes_the_key_from_getpass(ip, glm_server, capsys, monkeypatch):
-    """``%glm key`` prompts with getpass; here the user's typing is getpass's return value."""
-    monkeypatch.delenv("GLM_MAGIC_API_KEY")
-    monkeypatch.setattr("getpass.getpass", lambda prompt="": glm_server.api_key)
-    out, err = cell(ip, capsys, "%glm key")
-    assert "Key set for this session" in out
-    assert glm_server.api_key not in out + err
-    cell(ip, capsys, "%%glm\nhi")
-    assert ip.user_ns["_glm"].complete
-    out, _ = cell(ip, capsys, "%glm config")
-    assert "%glm key" in out
-    assert glm_server.api_key not in out
-
-
 # -- user mistakes: one paragraph, nothing sent, kernel usable -------------------
 
 BAD_CELLS = {
