@@ -9,18 +9,30 @@ from __future__ import annotations
 from typing import Any
 
 from .api import complete
+from .batch import BatchResult, map
 from .errors import GLMUsageError
 from .events import Usage
 from .result import GLMResult
 
-__all__ = ["GLMResult", "GLMUsageError", "Usage", "complete", "load_ipython_extension"]
+__all__ = [
+    "BatchResult",
+    "GLMResult",
+    "GLMUsageError",
+    "Usage",
+    "complete",
+    "load_ipython_extension",
+    "map",
+]
 __version__ = "0.1.0"
 
 
 def load_ipython_extension(ipython: Any) -> None:
     from .magics import GLMMagics
+    from .summaries import last_error
 
     ipython.register_magics(GLMMagics)
+    if last_error not in ipython.events.callbacks["post_run_cell"]:
+        ipython.events.register("post_run_cell", last_error)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -28,3 +40,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     for kind in ("line", "cell"):
         manager.magics[kind].pop("glm", None)
     manager.registry.pop("GLMMagics", None)
+    from .summaries import last_error
+
+    if last_error in ipython.events.callbacks["post_run_cell"]:
+        ipython.events.unregister("post_run_cell", last_error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from .models import CHINA_ENDPOINT, DEFAULT_MODEL
@@ -29,13 +30,21 @@ def current_settings(*, model: str | None = None, base_url: str | None = None) -
 
 
 def complete(
-    prompt: str, *, base_url: str | None = None, display: str = "none", **options: Any
+    prompt: str,
+    *,
+    base_url: str | None = None,
+    display: str = "none",
+    max_tool_rounds: int | None = None,
+    **options: Any,
 ) -> GLMResult:
     """Send one prompt and return its result; never raises for provider failures.
 
     ``options`` are the cell options by their long names (``model``,
     ``thinking``, ``temperature``, ``top_p``, ``top_k``, ``max_tokens``,
-    ``seed``, ``stop``, ``system``). ``display`` is ``"none"`` (default),
+    ``seed``, ``stop``, ``system``, ``json``, ``schema`` (a pydantic model class
+    or JSON-schema dict), ``code``); ``tools=[f, g]`` (or ``{"name": f}``) lets
+    the model call those functions, at most ``max_tool_rounds`` rounds (default:
+    the magic's setting, 5). ``display`` is ``"none"`` (default),
     ``"auto"``, ``"widgets"`` or ``"text"``. A bad option raises
     ``GLMUsageError`` (a ``ValueError``) before anything is sent.
     """
@@ -46,4 +55,6 @@ def complete(
     if isinstance(opts.stop, str):
         opts.stop = [opts.stop]
     settings = current_settings(model=opts.model, base_url=base_url)
+    if max_tool_rounds is not None:
+        settings = replace(settings, max_tool_rounds=max_tool_rounds)
     return complete_prompt(prompt, opts, settings, display=display)

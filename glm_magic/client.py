@@ -52,19 +52,39 @@ class RetryPolicy:
 class Client:
     """One openai client per (base URL, key), reused so connections are pooled."""
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 300.0,
+        max_connections: int | None = None,
+    ) -> None:
+        """``max_connections`` caps the pool, so N threads never hold more than N sockets."""
         import openai
 
+        http_client = None
+        if max_connections is not None:
+            # The SDK's own Limits class (httpx or httpx2, depending on the SDK version).
+            limits = type(openai.DEFAULT_CONNECTION_LIMITS)(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            )
+            http_client = openai.DefaultHttpxClient(limits=limits)
         self._key = api_key
         self._sdk = openai.OpenAI(
             base_url=base_url,
             api_key=api_key,
             max_retries=0,
             timeout=openai.Timeout(timeout, connect=15.0),
+            http_client=http_client,
         )
 
     def __repr__(self) -> str:
         return f"<glm_magic.Client {self._sdk.base_url}>"
+
+    def close(self) -> None:
+        """Close the connection pool (a batch's private client, when the batch ends)."""
+        self._sdk.close()
 
     def stream(self, request: Request, retry: RetryPolicy | None = None) -> Iterator[Event]:
         """Yield the events of one reply; always ends with ``Ended``.
@@ -97,7 +117,7 @@ class Client:
                 return
             delay = retry.delay(attempt, retry_after)
             attempt += 1
-            yield Retrying(attempt, delay, failure.describe())
+            yield Retrying(attempt, delay, failure.describe(), failure.status)
             time.sleep(delay)
 
     def _read(self, sdk_stream: Any, model: str) -> Iterator[Event]:

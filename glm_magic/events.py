@@ -2,12 +2,14 @@
 
 The client yields these and nothing else, so views and the result builder never
 see SDK objects or HTTP: they can be driven by any source of events, and the
-client can change transport without touching them.
+client can change transport without touching them. The runner adds the two
+tool events when it runs the functions the model asked for.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +38,16 @@ class Started:
 
 @dataclass(frozen=True, slots=True)
 class Retrying:
-    """A request failed before its first token and will be sent again after ``delay``."""
+    """A request failed before its first token and will be sent again after ``delay``.
+
+    ``status`` is the HTTP status of the refusal (None for a broken connection),
+    so a batch can slow down on 429 without parsing ``reason``.
+    """
 
     attempt: int
     delay: float
     reason: str
+    status: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +68,38 @@ class ToolCallDelta:
     id: str | None
     name: str | None
     arguments: str
+
+
+@dataclass
+class ToolCall:
+    """One function the model asked for and the kernel ran (or refused to run).
+
+    ``arguments`` is the parsed JSON object, or the raw text when it was not
+    valid JSON. ``result`` is exactly what the model was sent back, error text
+    included; ``error`` is None when the call succeeded.
+    """
+
+    id: str
+    name: str
+    arguments: dict[str, Any] | str
+    result: str
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStarted:
+    """The runner is about to run a tool; views flush first so its prints land in order."""
+
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDone:
+    """The runner ran a tool (views show it; they never call tools themselves)."""
+
+    call: ToolCall
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +146,8 @@ Event = (
     | ThinkingDelta
     | AnswerDelta
     | ToolCallDelta
+    | ToolCallStarted
+    | ToolCallDone
     | UsageReport
     | StreamError
     | Ended

@@ -4,14 +4,22 @@ Like IPython's ``{}`` expansion in ``!`` commands, but strict: a name that does
 not exist, or braces that are not a placeholder at all (a dict literal, JSON),
 stop the cell with a message that says what to do, instead of sending a
 half-filled prompt. ``$`` is left alone, since prompts talk about prices.
+
+Values go in as :mod:`glm_magic.summaries` renders them: a DataFrame as a
+summary, long text cut to the budget. A conversion (``{x!s}``, ``{x!r}``) or
+a format spec sends exactly that text instead. ``{_glm_last_error}`` is the
+traceback of the last exception raised in a cell, unless the notebook
+defines that name itself.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .errors import GLMUsageError
+from .summaries import DEFAULT_BUDGET, last_error, summarize
 
 LITERAL_HINT = (
     "If the braces are meant literally (code, JSON), add --raw to the %%glm line "
@@ -20,7 +28,18 @@ LITERAL_HINT = (
 OPENERS = {"(": ")", "[": "]", "{": "}"}
 
 
-def interpolate(template: str, namespace: dict[str, Any]) -> str:
+def interpolate(
+    template: str,
+    namespace: dict[str, Any],
+    *,
+    budget: int = DEFAULT_BUDGET,
+    notes: list[str] | None = None,
+) -> str:
+    """``template`` with its placeholders filled; each value takes at most ``budget`` characters.
+
+    Text that had to be cut is reported in ``notes`` (when given), so the
+    user can be told what the model did not see.
+    """
     out: list[str] = []
     i, n = 0, len(template)
     while i < n:
@@ -41,7 +60,7 @@ def interpolate(template: str, namespace: dict[str, Any]) -> str:
                 snippet = template[brace : brace + 40]
                 msg = f"The prompt has a '{{' that is never closed: {snippet!r}. {LITERAL_HINT}"
                 raise GLMUsageError(msg)
-            out.append(_fill(template[brace + 1 : end], namespace))
+            out.append(_fill(template[brace + 1 : end], namespace, budget, notes))
             i = end + 1
     return "".join(out)
 
@@ -76,10 +95,12 @@ def _closing(text: str, start: int) -> int | None:
     return None
 
 
-def _fill(field: str, namespace: dict[str, Any]) -> str:
+def _fill(field: str, namespace: dict[str, Any], budget: int, notes: list[str] | None) -> str:
     expression, conversion, spec = _split_field(field)
     try:
-        value = eval(expression, namespace)
+        value = eval(expression, namespace, _Lazy(namespace))
+    except GLMUsageError:
+        raise
     except NameError as exc:
         name = getattr(exc, "name", None) or expression.strip()
         msg = (
@@ -99,8 +120,14 @@ def _fill(field: str, namespace: dict[str, Any]) -> str:
         value = ascii(value)
     elif conversion == "s":
         value = str(value)
+    plain = conversion or spec
+    if notes is not None and isinstance(value, str) and len(value) > budget and not plain:
+        notes.append(
+            f"{{{field}}} is {len(value):,} characters, cut to {budget:,} for the prompt "
+            f"(GLMMagics.value_budget); {{{field}!s}} sends all of it."
+        )
     try:
-        return format(value, spec) if spec else render_value(value)
+        return format(value, spec) if plain else render_value(value, budget)
     except (TypeError, ValueError) as exc:
         msg = f"The prompt placeholder {{{field}}} refuses its format: {exc}. {LITERAL_HINT}"
         raise GLMUsageError(msg) from None
@@ -140,6 +167,35 @@ def _is_literal(text: str) -> bool:
     return isinstance(ast.parse(text.strip(), mode="eval").body, ast.Constant)
 
 
-def render_value(value: Any) -> str:
-    """How a value reads inside a prompt: its ``str``."""
-    return str(value)
+def render_value(value: Any, budget: int = DEFAULT_BUDGET) -> str:
+    """How a value reads inside a prompt: its summary, at most ``budget`` characters."""
+    return summarize(value, budget)
+
+
+class _Lazy(Mapping[str, Any]):
+    """Names that exist only when a prompt uses them and the notebook does not define them.
+
+    Passed to ``eval`` as locals, which are looked up before the namespace:
+    every other name (and a user's own ``_glm_last_error``) falls through to it.
+    """
+
+    def __init__(self, namespace: dict[str, Any]) -> None:
+        self.namespace = namespace
+
+    def __getitem__(self, name: str) -> Any:
+        if name != "_glm_last_error" or name in self.namespace:
+            raise KeyError(name)
+        text = last_error.text()
+        if text is None:
+            msg = (
+                "The prompt uses {_glm_last_error}, but no cell has raised an error yet "
+                "in this session."
+            )
+            raise GLMUsageError(msg)
+        return text
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import getpass
+import inspect
 import keyword
 import sys
 from collections.abc import Callable
@@ -17,9 +18,11 @@ from typing import Any
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.display import display
 from IPython.utils.process import arg_split
 from traitlets import Enum, Float, Int, Unicode
 
+from . import chats, ledger
 from .client import RetryPolicy
 from .errors import GLMUsageError
 from .interpolate import interpolate
@@ -53,6 +56,56 @@ OPTIONS = [
     argument("--stop", action="append", help="Stop text; repeat for several."),
     argument("-s", "--system", help="System prompt (quote it if it has spaces)."),
     argument("-o", "--out", help="Also store the result in this variable."),
+    argument(
+        "-c",
+        "--chat",
+        metavar="NAME",
+        help="Continue (or start) conversation NAME; without it a cell is stateless.",
+    ),
+    argument(
+        "--last",
+        type=int,
+        metavar="N",
+        help="With -c: send only the last N turns of the conversation.",
+    ),
+    argument(
+        "--json",
+        action="store_true",
+        help="Ask for a JSON object (thinking off unless --thinking); parsed into .data.",
+    ),
+    argument(
+        "--schema",
+        help="A pydantic model or JSON-schema dict in the notebook: .data is the validated value.",
+    ),
+    argument(
+        "--code",
+        action="store_true",
+        help="Ask for Python code: .code holds it, offered as the next cell (not run).",
+    ),
+    argument(
+        "--tools",
+        action="append",
+        metavar="F,G",
+        help="Let the model call these notebook functions (comma-separated names).",
+    ),
+    argument(
+        "--each",
+        metavar="EXPR",
+        help="Batch: run the prompt once per item of a list, Series or DataFrame "
+        "({item}, {index}, {row.col}); returns the answers in the input's shape.",
+    ),
+    argument("-j", "--jobs", type=int, metavar="N", help="Batch: N requests at a time (8)."),
+    argument(
+        "--resume",
+        metavar="NAME",
+        help="Batch: run again only the unfinished items of the batch result NAME.",
+    ),
+    argument(
+        "--dry-run",
+        action="store_true",
+        help="Batch: send nothing; count the calls and estimate tokens.",
+    ),
+    argument("--show", type=int, metavar="N", help="Batch: stream the first N replies live."),
     argument("--quiet", action="store_true", help="No live display; the result is stored."),
     argument("--raw", action="store_true", help="Send the prompt as written: no {} filling."),
     argument("--base-url", help="OpenAI-compatible endpoint for this cell."),
@@ -85,8 +138,23 @@ class GLMMagics(Magics):
         0.5, help="First wait between retries in seconds; doubles each time (Retry-After wins)."
     ).tag(config=True)
     update_interval = Float(
-        0.08,
-        help="Shortest time between two live text updates (0.08 s: at most 12.5 per second).",
+        0.05,
+        help="Shortest time between two live text updates (0.05 s: at most 20 per second); "
+        "text is also batched by size, and shown at the latest 0.25 s after it arrives.",
+    ).tag(config=True)
+    value_budget = Int(
+        4000,
+        min=200,
+        help=(
+            "Most characters one {value} adds to a prompt: DataFrames, Series and arrays "
+            "become summaries, long text and lists are cut, with a note of what was left "
+            "out. {x!s} and {x!r} send the whole text."
+        ),
+    ).tag(config=True)
+    max_tool_rounds = Int(
+        5,
+        min=0,
+        help="With --tools: most rounds of function calls before the model must answer.",
     ).tag(config=True)
     display = Enum(
         ["auto", "widgets", "text"],
@@ -102,40 +170,68 @@ class GLMMagics(Magics):
             retry=RetryPolicy(attempts=self.max_retries, backoff=self.retry_backoff),
             update_interval=self.update_interval,
             display=self.display,
+            max_tool_rounds=self.max_tool_rounds,
         )
 
     @magic_arguments(name="%glm")
     @with_options
     @cell_magic("glm")
-    def glm_cell(self, line: str, cell: str) -> None:
+    def glm_cell(self, line: str, cell: str) -> Any:
         """Send the cell to a GLM model; thinking and answer stream live.
 
         The cell body is the prompt. ``{name}`` and ``{expression}`` are filled
         in from the notebook (``{{`` and ``}}`` are literal braces; ``--raw``
-        turns filling off). The result is stored in ``_glm`` (and in ``-o NAME``):
+        turns filling off; ``{df}`` sends a DataFrame's summary, ``{_glm_last_error}``
+        the last traceback). The result is stored in ``_glm`` (and in ``-o NAME``):
         ``str(_glm)`` is the answer, ``_glm.thinking`` the thinking, ``_glm.usage``
         the tokens.
+
+        Batch: ``--each EXPR`` runs the prompt once per item of a list, Series or
+        DataFrame (``{item}``, ``{index}``, ``{row.col}``), ``-j N`` at a time, with
+        a progress bar. The cell returns the answers in the input's shape (a list,
+        or a Series on the input's index; a DataFrame with ``--json``); ``_glm``
+        and ``-o NAME`` hold the ``BatchResult`` (``.results``, ``.failed``,
+        ``.summary()``), which ``--resume NAME`` completes.
         """
         args = self._parse(self.glm_cell, line)
+        if is_batch(args):
+            return self._batch(cell, args)
         self._run(cell, args)
 
     @magic_arguments(name="glm")
-    @argument("prompt", nargs="*", help="The prompt, or one of: models, config, key.")
+    @argument(
+        "prompt",
+        nargs="*",
+        help=(
+            "The prompt, or one of: models, config, key, usage, chats, history NAME, "
+            "reset [NAME], export NAME FILE.ipynb."
+        ),
+    )
     @with_options
     @line_magic("glm")
-    def glm_line(self, line: str) -> GLMResult | None:
+    def glm_line(self, line: str) -> Any:
         """One-shot prompt, or a command.
 
         ``%glm PROMPT`` sends one prompt and returns the result (``x = %glm ...``).
         ``%glm models`` shows the model table, ``%glm config`` the effective
-        settings (key masked), ``%glm key`` asks for the API key.
+        settings (key masked), ``%glm key`` asks for the API key, ``%glm usage``
+        the tokens used this session. Conversations: ``%glm chats``, ``%glm
+        history NAME``, ``%glm reset [NAME]``, ``%glm export NAME FILE.ipynb``.
+        ``%glm -- history of Rome`` sends a prompt that starts like a command.
         """
-        command = line.strip()
-        if command in COMMANDS:
-            COMMANDS[command](self)
+        command = find_command(line)
+        if command is not None:
+            handler, words = command
+            try:
+                handler(self, *words)
+            except GLMUsageError as exc:
+                hint = f" To send it as a prompt instead: `%glm -- {line.strip()}`."
+                raise UsageError(f"{exc}{hint if words else ''}") from None
             return None
         options, prompt = split_line(line)
         args = self._parse(self.glm_line, options)
+        if is_batch(args):
+            return self._batch(prompt, args)
         return self._run(prompt, args, keep=not self._shows_return_value(line))
 
     def _shows_return_value(self, line: str) -> bool:
@@ -170,12 +266,23 @@ class GLMMagics(Magics):
         ):
             msg = f"-o/--out needs a valid Python variable name; {args.out!r} is not one."
             raise UsageError(msg)
+        if args.chat is not None and not chats.valid_name(args.chat):
+            msg = f"-c/--chat needs a one-word name (letters, digits, _ . -); {args.chat!r} is not."
+            raise UsageError(msg)
+        if args.last is not None and (args.chat is None or args.last < 0):
+            msg = "--last N sends the last N turns of a conversation: it needs -c NAME and N >= 0."
+            raise UsageError(msg)
         return args
 
     def _run(self, text: str, args: Any, *, keep: bool = True) -> GLMResult:
         try:
             text = text.strip()
-            prompt = text if args.raw else interpolate(text, self.shell.user_ns)
+            notes: list[str] = []
+            prompt = (
+                text
+                if args.raw
+                else interpolate(text, self.shell.user_ns, budget=self.value_budget, notes=notes)
+            )
             options = Options(
                 model=args.model,
                 thinking=args.thinking,
@@ -186,19 +293,152 @@ class GLMMagics(Magics):
                 seed=args.seed,
                 stop=args.stop,
                 system=args.system,
+                json=args.json,
+                schema=self._schema(args.schema),
+                code=args.code,
+                tools=self._tools(args.tools),
             )
             settings = self.settings(model=args.model, base_url=args.base_url)
+            turn = None
+            if args.chat:
+                key = chats.cell_key(self.shell, text, vars(args))
+                turn = chats.prepare(
+                    args.chat, key, prompt, model=settings.model, system=args.system, last=args.last
+                )
+                options.system = turn.system
+            if not args.quiet:
+                for note in notes:
+                    print(f"[{note}]")
+            if turn is not None and turn.notice():
+                print(turn.notice())
             result = complete_prompt(
-                prompt, options, settings, display="none" if args.quiet else None, keep=keep
+                prompt,
+                options,
+                settings,
+                display="none" if args.quiet else None,
+                keep=keep,
+                history=turn.history if turn else None,
             )
         except GLMUsageError as exc:
             raise UsageError(str(exc)) from None
+        if turn is not None and (notice := turn.finish(result)):
+            print(notice)
         self.shell.user_ns["_glm"] = result
         if args.out:
             self.shell.user_ns[args.out] = result
         if args.quiet and result.error:
             print(f"glm: {result.error}", file=sys.stderr)
+        if args.code and result.code:
+            self.shell.set_next_input(result.code)
         return result
+
+    def _batch(self, text: str, args: Any) -> Any:
+        """``--each`` / ``--resume``: one request per item; the answers in the input's shape."""
+        from . import batch
+
+        ns = self.shell.user_ns
+        display_mode = "none" if args.quiet else self.display
+        show = args.show or 0
+        try:
+            if args.chat:
+                raise GLMUsageError("-c/--chat cannot be combined with --each or --resume.")
+            if show < 0:
+                raise GLMUsageError(f"--show needs 0 or more items; got {show}.")
+            if args.resume is not None:
+                result = ns.get(args.resume)
+                if not isinstance(result, batch.BatchResult):
+                    msg = (
+                        f"--resume {args.resume}: that is not a batch result; use the name "
+                        "a `%%glm --each ... -o NAME` cell stored (or `_glm`)."
+                    )
+                    raise GLMUsageError(msg)
+                settings = self.settings(model=result.model, base_url=result.base_url)
+                if args.dry_run:
+                    prompts = [result[i].prompt for i in result.pending]
+                    print(batch.plan(prompts, result.options, result.model))
+                    return None
+                batch.rerun(
+                    result, settings, concurrency=args.jobs, display=display_mode, show=show
+                )
+            else:
+                options, _ = Options.from_kwargs(vars(args))
+                options.schema = self._schema(args.schema)
+                options.tools = self._tools(args.tools)
+                items = batch.items_of(self._each(args.each), f"--each {args.each}")
+                notes: list[str] = []
+                prompts = batch.fill(
+                    text.strip(), items, ns, raw=args.raw, budget=self.value_budget, notes=notes
+                )
+                settings = self.settings(model=args.model, base_url=args.base_url)
+                if args.dry_run:
+                    print(batch.plan(prompts, options, options.model or settings.model))
+                    return None
+                if not args.quiet:
+                    for note in dict.fromkeys(notes):
+                        print(f"[{note}]")
+                result = batch.start(
+                    prompts,
+                    options,
+                    settings,
+                    concurrency=batch.DEFAULT_CONCURRENCY if args.jobs is None else args.jobs,
+                    display=display_mode,
+                    show=show,
+                    base_url=args.base_url,
+                    items=items,
+                )
+        except GLMUsageError as exc:
+            raise UsageError(str(exc)) from None
+        ns["_glm"] = result
+        if args.out:
+            ns[args.out] = result
+        failed = len(result.failed)
+        if args.quiet and failed:
+            print(f"glm: {failed} of {len(result)} items failed; see .failed", file=sys.stderr)
+        return result.output()
+
+    def _each(self, expression: str) -> Any:
+        """The value of ``--each EXPR``, evaluated in the notebook's namespace."""
+        try:
+            return eval(expression, self.shell.user_ns)
+        except Exception as exc:
+            msg = f"--each {expression}: {type(exc).__name__}: {exc}. Fix the expression."
+            raise GLMUsageError(msg) from None
+
+    def _schema(self, name: str | None) -> Any:
+        """The value ``--schema NAME`` names; checked for its kind when the request is built."""
+        if name is None:
+            return None
+        if name not in self.shell.user_ns:
+            msg = (
+                f"--schema {name}: there is no variable named {name!r} in the notebook. "
+                "Define a pydantic model class or a JSON-schema dict in a cell above."
+            )
+            raise GLMUsageError(msg)
+        return self.shell.user_ns[name]
+
+    def _tools(self, specs: list[str] | None) -> dict[str, Any] | None:
+        """``--tools f,g``: the named notebook functions, under the names the model sees."""
+        if not specs:
+            return None
+        tools: dict[str, Any] = {}
+        for name in (n.strip() for spec in specs for n in spec.split(",")):
+            if not name:
+                continue
+            if name not in self.shell.user_ns:
+                msg = (
+                    f"--tools {name}: there is no function named {name!r} in the notebook. "
+                    f"Define it in a cell above (def {name}(...): ...)."
+                )
+                raise GLMUsageError(msg)
+            value = self.shell.user_ns[name]
+            if not callable(value):
+                kind = type(value).__name__
+                msg = f"--tools {name}: {name!r} is not a function (its type is {kind})."
+                raise GLMUsageError(msg)
+            tools[name] = value
+        if not tools:
+            raise GLMUsageError("--tools needs function names, e.g. --tools lookup,plot.")
+        return tools
 
     def show_models(self) -> None:
         print(models_table())
@@ -224,12 +464,86 @@ class GLMMagics(Magics):
         session_key.value = key
         print("Key set for this session (not saved anywhere).")
 
+    def show_usage(self) -> None:
+        print(ledger.usage_table())
 
-COMMANDS: dict[str, Callable[[GLMMagics], None]] = {
+    def show_chats(self) -> None:
+        print(chats.chats_table())
+
+    def show_history(self, name: str | None = None) -> None:
+        if name is None:
+            known = ", ".join(chats.CHATS) or "none yet"
+            raise UsageError(f"Which chat? `%glm history NAME` (chats: {known}).")
+        display(chats.history_bundle(chats.lookup(name)), raw=True)
+
+    def reset_chats(self, name: str | None = None) -> None:
+        if name is not None:
+            turns = len(chats.lookup(name).turns)
+            del chats.CHATS[name]
+            print(f"Chat {name!r} cleared ({chats.count_turns(turns)}).")
+            return
+        if not chats.CHATS:
+            print("No chats to clear.")
+            return
+        turns = sum(len(c.turns) for c in chats.CHATS.values())
+        print(f"Cleared {len(chats.CHATS)} chats ({chats.count_turns(turns)}).")
+        chats.CHATS.clear()
+
+    def export_chat(self, name: str | None = None, path: str | None = None) -> None:
+        if name is None or path is None:
+            raise UsageError("Usage: `%glm export NAME FILE.ipynb` (`%glm chats` lists names).")
+        conversation = chats.lookup(name)
+        written = chats.export_notebook(conversation, path)
+        print(f"Wrote chat {name!r} ({chats.count_turns(len(conversation.turns))}) to {written}")
+
+
+def is_batch(args: Any) -> bool:
+    """True for a batch run; batch-only options without ``--each``/``--resume`` are refused."""
+    if args.each is not None or args.resume is not None:
+        return True
+    used = [
+        flag
+        for flag, value in (("-j", args.jobs), ("--dry-run", args.dry_run), ("--show", args.show))
+        if value not in (None, False)
+    ]
+    if used:
+        msg = f"{', '.join(used)} only apply to a batch: add --each EXPR (or --resume NAME)."
+        raise UsageError(msg)
+    return False
+
+
+COMMANDS: dict[str, Callable[..., None]] = {
     "models": GLMMagics.show_models,
     "config": GLMMagics.show_config,
     "key": GLMMagics.ask_key,
+    "usage": GLMMagics.show_usage,
+    "chats": GLMMagics.show_chats,
+    "history": GLMMagics.show_history,
+    "reset": GLMMagics.reset_chats,
+    "export": GLMMagics.export_chat,
 }
+
+
+def find_command(line: str) -> tuple[Callable[..., None], list[str]] | None:
+    """The ``%glm`` command on ``line`` and its arguments, or None when it is a prompt.
+
+    A line is a command when its first word is one and the words after it fit
+    the command's parameters: ``%glm models`` is the table, ``%glm models of
+    the atom`` a question, ``%glm history NAME`` a history (an unknown NAME is
+    an error that lists the chats, since a one-word prompt after "history" is
+    far rarer than a mistyped name). ``%glm -- history of Rome`` is always a prompt.
+    """
+    name, _, rest = line.strip().partition(" ")
+    handler = COMMANDS.get(name)
+    if handler is None:
+        return None
+    try:
+        words = arg_split(rest, posix=True) if rest.strip() else []
+    except ValueError:
+        return None
+    params = list(inspect.signature(handler).parameters.values())[1:]
+    required = sum(p.default is p.empty for p in params)
+    return (handler, words) if required <= len(words) <= len(params) else None
 
 
 def split_line(line: str) -> tuple[str, str]:

@@ -12,9 +12,11 @@ import html
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .events import ToolCall
     from .result import GLMResult
 
 PLAIN_ANSWER_CHARS = 1000
+CALL_PREVIEW_CHARS = 200
 
 
 def usage_line(result: GLMResult) -> str:
@@ -31,9 +33,13 @@ def usage_line(result: GLMResult) -> str:
 
 
 def problem_line(result: GLMResult) -> str | None:
-    """One sentence for a result that did not end normally, else None."""
+    """One sentence for a result that did not end normally, else None.
+
+    A complete reply can still carry an error: JSON that did not parse or
+    did not match the schema (see :mod:`glm_magic.structured`).
+    """
     if result.complete and result.finish_reason != "length":
-        return None
+        return result.error
     if result.complete:
         return "The answer was cut off at the token limit (finish_reason 'length')."
     return result.error or f"The reply did not finish ({result.finish_reason})."
@@ -49,9 +55,12 @@ def markdown(result: GLMResult) -> str:
             f"<div style='opacity:0.75'>\n{body}\n</div>\n\n</details>"
         )
     for call in result.tool_calls:
-        blocks.append(f"> 🔧 {html.escape(_call_text(call))}")
+        blocks.append(f"> 🔧 <code>{html.escape(call_text(call))}</code>")
     if result.answer:
-        blocks.append(result.answer.strip())
+        answer = result.answer.strip()
+        if result.data is not None and answer.startswith(("{", "[")):
+            answer = f"```json\n{answer}\n```"
+        blocks.append(answer)
     problem = problem_line(result)
     if problem:
         blocks.append(f"> ⚠️ **{html.escape(problem)}**")
@@ -70,7 +79,7 @@ def plain(result: GLMResult) -> str:
         words = len(result.thinking.split())
         blocks.append(f"[thinking: {words:,} words, in .thinking]")
     for call in result.tool_calls:
-        blocks.append(f"Tool call: {_call_text(call)}")
+        blocks.append(f"Tool call: {call_text(call)}")
     answer = result.answer.strip()
     if len(answer) > PLAIN_ANSWER_CHARS:
         rest = len(answer) - PLAIN_ANSWER_CHARS
@@ -87,7 +96,19 @@ def bundle(result: GLMResult) -> dict[str, str]:
     return {"text/markdown": markdown(result), "text/plain": plain(result)}
 
 
-def _call_text(call: object) -> str:
-    if isinstance(call, dict):
-        return f"{call.get('name')}({call.get('arguments', '')}) -> {call.get('result', '')}"
-    return str(call)
+def call_text(call: ToolCall, width: int = CALL_PREVIEW_CHARS) -> str:
+    """One line per tool call: ``name(args) -> result (0.12 s)``, both parts shortened.
+
+    The full arguments and result stay on ``result.tool_calls``.
+    """
+    if isinstance(call.arguments, dict):
+        args = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
+    else:
+        args = call.arguments
+    result = _one_line(call.result, width)
+    return f"{call.name}({_one_line(args, width)}) -> {result} ({call.seconds:.2f} s)"
+
+
+def _one_line(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -7,11 +7,14 @@ what to change.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import GLMUsageError
 from .models import model_info
+from .structured import check, instruct, wants_json
+from .tools import Toolbox
 
 
 @dataclass
@@ -28,6 +31,10 @@ class Options:
     stop: list[str] | None = None
     repetition_penalty: float | None = None
     system: str | None = None
+    tools: Sequence[Callable[..., Any]] | Mapping[str, Callable[..., Any]] | None = None
+    json: bool = False
+    schema: Any = None
+    code: bool = False
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> tuple[Options, dict[str, Any]]:
@@ -43,12 +50,19 @@ class Request:
     model: str
     messages: list[dict[str, Any]]
     options: Options = field(default_factory=Options)
+    tools: Toolbox | None = None
 
     @property
     def thinking(self) -> bool:
-        """Whether the reply will think: the explicit choice, else the model's default."""
+        """Whether the reply will think: the explicit choice, else the model's default.
+
+        JSON mode defaults to no thinking: DashScope refuses the two together
+        (see :mod:`glm_magic.structured`).
+        """
         if self.options.thinking is not None:
             return self.options.thinking
+        if wants_json(self.options):
+            return False
         info = model_info(self.model)
         return info.thinking if info else True
 
@@ -79,6 +93,10 @@ class Request:
             extra["repetition_penalty"] = o.repetition_penalty
         if extra:
             body["extra_body"] = extra
+        if wants_json(o):
+            body["response_format"] = {"type": "json_object"}
+        if self.tools is not None:
+            body["tools"] = self.tools.specs()
         return body
 
 
@@ -105,17 +123,29 @@ def check_options(model: str, o: Options) -> None:
             )
     if o.stop is not None and not all(isinstance(s, str) and s for s in o.stop):
         _bad("--stop needs non-empty text.")
+    check(o)
 
 
-def build_request(prompt: str, model: str, options: Options) -> Request:
+def build_request(
+    prompt: str,
+    model: str,
+    options: Options,
+    history: list[dict[str, Any]] | None = None,
+) -> Request:
+    """The request for ``prompt``; ``history`` holds earlier messages of a conversation.
+
+    They go between the system prompt and the new user message, in order.
+    """
     if not prompt.strip():
         _bad("The prompt is empty: write it in the cell, below the %%glm line (or after %glm).")
     check_options(model, options)
     messages: list[dict[str, Any]] = []
     if options.system:
         messages.append({"role": "system", "content": options.system})
-    messages.append({"role": "user", "content": prompt})
-    return Request(model=model, messages=messages, options=options)
+    messages.extend(history or [])
+    messages.append({"role": "user", "content": instruct(prompt, options)})
+    tools = Toolbox.of(options.tools) if options.tools else None
+    return Request(model=model, messages=messages, options=options, tools=tools)
 
 
 def _bad(message: str) -> None:

@@ -19,7 +19,9 @@ from .events import (
     Started,
     StreamError,
     ThinkingDelta,
+    ToolCall,
     ToolCallDelta,
+    ToolCallDone,
     Usage,
     UsageReport,
 )
@@ -49,7 +51,8 @@ class GLMResult:
     retries: int = 0
     prompt: str = ""
     data: Any = None
-    tool_calls: list[Any] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
     code: str | None = None
 
     @property
@@ -91,7 +94,10 @@ class Collector:
         self.thinking: list[str] = []
         self.answer: list[str] = []
         self.tool_fragments: dict[int, dict[str, Any]] = {}
+        self.calls: list[ToolCall] = []
         self.usage = Usage()
+        self.earlier_usage = Usage()
+        self.thinking_break = False
         self.started = time.monotonic()
         self.first_token: float | None = None
         self.retries = 0
@@ -102,6 +108,9 @@ class Collector:
     def add(self, event: Event) -> None:
         if isinstance(event, ThinkingDelta):
             self._token()
+            if self.thinking_break and self.thinking:
+                self.thinking.append("\n\n")
+            self.thinking_break = False
             self.thinking.append(event.text)
         elif isinstance(event, AnswerDelta):
             self._token()
@@ -116,13 +125,15 @@ class Collector:
             if event.name:
                 slot["name"] += event.name
             slot["arguments"].append(event.arguments)
+        elif isinstance(event, ToolCallDone):
+            self.calls.append(event.call)
         elif isinstance(event, UsageReport):
             self.usage = event.usage
         elif isinstance(event, Started):
             self.model = event.model or self.model
             self.request_id = event.request_id or self.request_id
         elif isinstance(event, Retrying):
-            self.retries = event.attempt
+            self.retries += 1
         elif isinstance(event, StreamError):
             self.error = event
             self.request_id = event.request_id or self.request_id
@@ -140,6 +151,25 @@ class Collector:
         )
         self.ended = Ended("interrupted", False, self.error)
 
+    def next_round(self) -> None:
+        """The model's tool calls were answered; its next reply continues this result.
+
+        Usage and thinking add up over the rounds; the answer is the last
+        reply's (earlier rounds' text stays in the result's ``messages``).
+        """
+        self.earlier_usage = self.earlier_usage + self.usage
+        self.usage = Usage()
+        self.answer = []
+        self.tool_fragments = {}
+        self.error = None
+        self.ended = None
+        self.thinking_break = True
+
+    def stop(self, finish_reason: str, message: str, code: str) -> None:
+        """End the run here, not normally, with ``message`` as the error."""
+        self.error = StreamError(message, code)
+        self.ended = Ended(finish_reason, False, self.error)
+
     def tool_calls(self) -> list[dict[str, Any]]:
         """Streamed tool-call fragments assembled into whole calls, in index order."""
         return [
@@ -154,7 +184,7 @@ class Collector:
             answer="".join(self.answer),
             thinking="".join(self.thinking),
             model=self.model,
-            usage=self.usage,
+            usage=self.earlier_usage + self.usage,
             finish_reason=ended.finish_reason,
             complete=ended.complete,
             error=error.describe() if error else None,
@@ -164,4 +194,5 @@ class Collector:
             total_time=time.monotonic() - self.started,
             retries=self.retries,
             prompt=self.prompt,
+            tool_calls=list(self.calls),
         )

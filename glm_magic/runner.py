@@ -1,41 +1,175 @@
 """One run: a checked request through the client, into a view and a result.
 
-The magic and the Python API both end here, so they behave the same. An
+The magic and the Python API both end here, so they behave the same; so does
+the tool loop, which runs the model's function calls between replies. An
 interrupt is caught here (wherever it lands: in the socket read or in the
 view) and turned into a result that keeps the partial text.
 """
 
 from __future__ import annotations
 
-from .client import get_client
+import itertools
+import threading
+from dataclasses import replace
+from typing import Any
+
+from . import ledger, structured
+from .client import Client, get_client
+from .events import Event, ToolCall, ToolCallDone, ToolCallStarted
 from .request import Options, Request, build_request
 from .result import Collector, GLMResult
 from .settings import Settings
+from .tools import Toolbox
 from .views import View, choose_view
+
+#: Notebook functions are not written for threads: a batch's workers run tools one at a time.
+_TOOL_LOCK = threading.Lock()
 
 
 def run(
-    request: Request, settings: Settings, view: View | None, prompt: str = "", *, keep: bool = True
+    request: Request,
+    settings: Settings,
+    view: View | None,
+    prompt: str = "",
+    *,
+    keep: bool = True,
+    client: Client | None = None,
+    stop: threading.Event | None = None,
 ) -> GLMResult:
-    """Stream ``request`` into ``view``; ``keep`` leaves the static rendering in place."""
+    """Stream ``request`` into ``view``; ``keep`` leaves the static rendering in place.
+
+    With ``request.tools``, each reply that asks for tools has them run here,
+    in the kernel, and the model is asked again with their results, at most
+    ``settings.max_tool_rounds`` times. ``result.messages`` holds every message
+    this run added after the user's (tool turns and the final answer).
+
+    A batch passes its own ``client`` (a pool sized to its workers) and a
+    ``stop`` event: worker threads get no KeyboardInterrupt, so they check it
+    between events and end the item as interrupted, closing its stream.
+    """
     collector = Collector(request.model, prompt)
-    events = None
+    added: list[dict[str, Any]] = []
     try:
-        client = get_client(settings.base_url, settings.api_key(), timeout=settings.timeout)
-        events = client.stream(request, settings.retry)
-        for event in events:
-            collector.add(event)
-            if view is not None:
-                view.on_event(event)
+        if client is None:
+            client = get_client(settings.base_url, settings.api_key(), timeout=settings.timeout)
+        for tool_rounds in itertools.count():
+            if not _reply(client, request, settings, collector, view, stop):
+                break
+            calls = collector.tool_calls()
+            if request.tools is None or not _wants_tools(collector, calls):
+                break
+            if tool_rounds >= settings.max_tool_rounds:
+                _too_many_rounds(collector, calls, settings.max_tool_rounds)
+                break
+            turn = _answer_tools(request.tools, calls, collector, view, stop)
+            if turn is None:
+                break
+            added += turn
+            request = replace(request, messages=[*request.messages, *turn])
+            collector.next_round()
     except KeyboardInterrupt:
         collector.interrupted()
-    finally:
-        if events is not None:
-            events.close()
     result = collector.result()
+    if result.answer or result.complete:
+        added.append({"role": "assistant", "content": result.answer})
+    result.messages = added
+    structured.finish(result, request.options)
+    ledger.record(result)
     if view is not None:
         view.finish(result, keep=keep)
     return result
+
+
+def _reply(
+    client: Client,
+    request: Request,
+    settings: Settings,
+    collector: Collector,
+    view: View | None,
+    stop: threading.Event | None,
+) -> bool:
+    """Stream one reply into the collector and the view; False when ``stop`` cut it short."""
+    events = client.stream(request, settings.retry)
+    try:
+        for event in events:
+            _emit(event, collector, view)
+            if stop is not None and stop.is_set():
+                collector.interrupted()
+                return False
+    finally:
+        events.close()
+    return True
+
+
+def _emit(event: Event, collector: Collector, view: View | None) -> None:
+    collector.add(event)
+    if view is not None:
+        view.on_event(event)
+
+
+def _wants_tools(collector: Collector, calls: list[dict[str, Any]]) -> bool:
+    """True when the reply ended normally by asking for tools (some servers say "stop")."""
+    ended = collector.ended
+    return (
+        bool(calls)
+        and ended is not None
+        and ended.complete
+        and ended.finish_reason in ("tool_calls", "stop")
+    )
+
+
+def _too_many_rounds(collector: Collector, calls: list[dict[str, Any]], limit: int) -> None:
+    names = ", ".join(call["name"] for call in calls)
+    collector.stop(
+        "tool_calls",
+        f"The model asked for more tool calls ({names}) after {limit} rounds; stopped "
+        "without running them. Allow more with %config GLMMagics.max_tool_rounds = N "
+        "(or max_tool_rounds=N), or ask for fewer steps.",
+        "max_tool_rounds",
+    )
+
+
+def _answer_tools(
+    toolbox: Toolbox,
+    calls: list[dict[str, Any]],
+    collector: Collector,
+    view: View | None,
+    stop: threading.Event | None,
+) -> list[dict[str, Any]] | None:
+    """Run the calls of one reply; the assistant message and one ``tool`` message per call.
+
+    Only names in ``toolbox`` can run. Arguments that were not a JSON object go
+    back in the history as ``{}`` (the tool message quotes what was sent): a
+    server that parses the history would refuse the whole request otherwise.
+    Returns None when ``stop`` was set.
+    """
+    records: list[ToolCall] = []
+    for call in calls:
+        if stop is not None and stop.is_set():
+            collector.interrupted()
+            return None
+        call_id = call["id"] or f"call_{len(collector.calls)}"
+        _emit(ToolCallStarted(call["name"], call["arguments"]), collector, view)
+        with _TOOL_LOCK:
+            record = toolbox.call(call_id, call["name"], call["arguments"])
+        records.append(record)
+        _emit(ToolCallDone(record), collector, view)
+    history = [
+        {
+            "id": record.id,
+            "type": "function",
+            "function": {
+                "name": record.name,
+                "arguments": call["arguments"]
+                if isinstance(record.arguments, dict) and call["arguments"].strip()
+                else "{}",
+            },
+        }
+        for call, record in zip(calls, records, strict=True)
+    ]
+    assistant = {"role": "assistant", "content": "".join(collector.answer), "tool_calls": history}
+    replies = [{"role": "tool", "tool_call_id": r.id, "content": r.result} for r in records]
+    return [assistant, *replies]
 
 
 def complete_prompt(
@@ -45,10 +179,18 @@ def complete_prompt(
     *,
     display: str | None = None,
     keep: bool = True,
+    history: list[dict[str, Any]] | None = None,
 ) -> GLMResult:
-    """Check, send and show one prompt; ``display`` overrides the settings' view mode."""
+    """Check, send and show one prompt; ``display`` overrides the settings' view mode.
+
+    ``history`` is a conversation's earlier messages (see :mod:`glm_magic.chats`).
+    """
     model = options.model or settings.model
-    request = build_request(prompt, model, options)
+    request = build_request(prompt, model, options, history)
     settings.api_key()
-    view = choose_view(display or settings.display, model, settings.update_interval)
+    mode = display or settings.display
+    note = structured.thinking_note(request)
+    if note and mode != "none":
+        print(f"[{note}]")
+    view = choose_view(mode, model, settings.update_interval)
     return run(request, settings, view, prompt, keep=keep)

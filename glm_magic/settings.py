@@ -35,8 +35,9 @@ class Settings:
     base_url: str = CHINA_ENDPOINT
     timeout: float = 300.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    update_interval: float = 0.08
+    update_interval: float = 0.05
     display: str = "auto"
+    max_tool_rounds: int = 5
 
     def api_key(self) -> str:
         """The key to send, from ``%glm key`` or the environment; raises if there is none."""
@@ -55,6 +56,7 @@ class Settings:
             "retries": f"{self.retry.attempts} (backoff {self.retry.backoff:g} s)",
             "update_interval": f"{self.update_interval:g} s",
             "display": self.display,
+            "max_tool_rounds": str(self.max_tool_rounds),
         }
 
 

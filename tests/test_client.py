@@ -236,9 +236,14 @@ def test_an_error_inside_the_stream_keeps_the_partial_text(ip, glm_server, capsy
     assert len(glm_server.requests) == 1
 
 
-@pytest.mark.skip(reason="FakeDashScope cannot yet send the thinking as delta.reasoning (vLLM)")
-def test_thinking_sent_as_reasoning_is_read_too():
+def test_thinking_sent_as_reasoning_is_read_too(ip, glm_server, capsys):
     """client.py reads ``delta.reasoning`` when ``reasoning_content`` is absent (vLLM)."""
+    glm_server.reasoning_field = "reasoning"
+    glm_server.queue(Reply(thinking="Thinking, vLLM style.", answer="Same answer."))
+    out, _, result = cell(ip, capsys, "%%glm\nhi")
+    assert result.thinking == "Thinking, vLLM style."
+    assert result.answer == "Same answer."
+    assert "Thinking:\nThinking, vLLM style." in out
 
 
 # -- what a finished reply carries -----------------------------------------------------

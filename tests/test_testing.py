@@ -232,6 +232,29 @@ def test_default_reply_is_json_when_json_is_asked_for(glm_server, client):
     assert json.loads(got["answer"]) == {"echo": messages[0]["content"][:50], "messages": 1}
 
 
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        ("Three colours, please.", {}, "'messages' must contain the word 'json' in some form"),
+        (
+            "Three colours as JSON.",
+            {"enable_thinking": True},
+            "Json mode response is not supported when enable_thinking is true",
+        ),
+    ],
+)
+def test_json_mode_is_refused_like_the_provider_does(glm_server, client, content, extra, message):
+    with pytest.raises(openai.BadRequestError) as info:
+        stream(
+            client,
+            messages=[{"role": "user", "content": content}],
+            response_format={"type": "json_object"},
+            extra_body=extra,
+        )
+    assert message in info.value.body["message"]
+    assert info.value.body["code"] == "invalid_parameter_error"
+
+
 def test_requests_are_recorded(glm_server, client):
     list(stream(client, temperature=0.5, extra_body={"top_k": 20}))
     (request,) = glm_server.requests

@@ -66,17 +66,40 @@ class KernelSession:
     """A python3 kernel with extra environment variables; close() when done."""
 
     def __init__(self, env: dict[str, str] | None = None, *, cwd: str | None = None) -> None:
+        import zmq
         from jupyter_client.manager import KernelManager
 
         self.manager = KernelManager(kernel_name="python3")
         self.manager.start_kernel(env={**os.environ, **(env or {})}, cwd=cwd)
         self.client = self.manager.client()
+        # ZeroMQ's default high-water mark (1,000 queued messages) silently drops iopub
+        # messages when a cell sends faster than this process reads; a recorder must not.
+        self.client.context.setsockopt(zmq.RCVHWM, 0)
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
 
-    def execute(self, code: str, timeout: float = 120.0) -> CellRun:
+    def execute(
+        self, code: str, timeout: float = 120.0, *, metadata: dict[str, Any] | None = None
+    ) -> CellRun:
+        """Run ``code``; ``metadata`` goes in the ``execute_request`` as a front end's would.
+
+        JupyterLab, for one, sends ``{"cellId": ...}`` there.
+        """
         run = CellRun()
-        msg_id = self.client.execute(code, allow_stdin=False)
+        if metadata is None:
+            msg_id = self.client.execute(code, allow_stdin=False)
+        else:
+            content = {
+                "code": code,
+                "silent": False,
+                "store_history": True,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": True,
+            }
+            msg = self.client.session.msg("execute_request", content, metadata=metadata)
+            self.client.shell_channel.send(msg)
+            msg_id = msg["header"]["msg_id"]
         while True:
             msg = self.client.get_iopub_msg(timeout=timeout)
             if msg["parent_header"].get("msg_id") != msg_id:
@@ -84,8 +107,15 @@ class KernelSession:
             run.messages.append(_record(msg))
             if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 break
-        run.reply = self.client.get_shell_msg(timeout=timeout)["content"]
+        run.reply = self.reply_to(msg_id, timeout)["content"]
         return run
+
+    def reply_to(self, msg_id: str, timeout: float = 120.0) -> dict[str, Any]:
+        """The shell reply to ``msg_id``, skipping replies to earlier requests."""
+        while True:
+            reply = self.client.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply
 
     def interrupt(self) -> None:
         self.manager.interrupt_kernel()

@@ -143,6 +143,10 @@ class _HTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog of 5 drops the SYNs of a burst of new
+    # connections (the openai SDK opens one per stream) and the client only retries
+    # them a second later; a provider's front end accepts far more.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], owner: FakeDashScope) -> None:
         self.owner = owner
@@ -265,6 +269,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _event(self, data: dict[str, Any] | str) -> None:
         self._write(wire.http_chunk(wire.sse_event(data)))
+        owner = self.server.owner
+        if owner.record_sends:
+            owner._sent(data)
 
     def _hang_up(self) -> None:
         """Close the TCP connection now, mid-message if need be."""
@@ -403,6 +410,31 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(wire.http_chunk(wire.DONE_EVENT) + wire.LAST_HTTP_CHUNK)
 
 
+def _closed_by_peer(sockets: list[Any]) -> int:
+    """How many of ``sockets`` the client has closed (readable, and at end of stream).
+
+    The peek never waits (another thread may read the socket between the select
+    and the peek); where it cannot be made non-blocking, nothing is left out.
+    """
+    dontwait = getattr(socket, "MSG_DONTWAIT", 0)
+    if not dontwait:
+        return 0
+    alive = [sock for sock in sockets if sock.fileno() >= 0]
+    closed = len(sockets) - len(alive)
+    try:
+        readable, _, _ = select.select(alive, [], [], 0)
+    except (OSError, ValueError):
+        return closed
+    for sock in readable:
+        try:
+            closed += sock.recv(1, socket.MSG_PEEK | dontwait) == b""
+        except BlockingIOError:
+            continue
+        except OSError:
+            closed += 1
+    return closed
+
+
 class FakeDashScope:
     """A threaded fake of DashScope's compatible-mode chat endpoint on a free local port.
 
@@ -421,6 +453,7 @@ class FakeDashScope:
         models: Iterable[str] = DEFAULT_MODELS,
         default_latency: float = 0.0,
         reasoning_field: str = "reasoning_content",
+        record_sends: bool = False,
     ) -> None:
         self.host = host
         self.api_key = api_key
@@ -432,6 +465,9 @@ class FakeDashScope:
         #: set ``"reasoning"`` to imitate vLLM-style servers.
         self.reasoning_field = reasoning_field
         self._initial_reasoning_field = reasoning_field
+        #: Keep ``(time.time(), chunk)`` for every SSE chunk written (see :attr:`sends`).
+        self.record_sends = record_sends
+        self._sends: list[tuple[float, dict[str, Any] | str]] = []
         self._requested_port = port
         self._port: int | None = None
         self._httpd: _HTTPServer | None = None
@@ -538,7 +574,12 @@ class FakeDashScope:
 
     @property
     def max_open_connections(self) -> int:
-        """The most TCP connections open at once since start or :meth:`reset`."""
+        """The most TCP connections open at once since start or :meth:`reset`.
+
+        Counted when a connection is accepted, leaving out connections the client
+        has already closed but whose server thread has not yet noticed: how many
+        sockets the client holds, not how fast this server cleans up.
+        """
         with self._lock:
             return self._max_open
 
@@ -566,6 +607,16 @@ class FakeDashScope:
         with self._lock:
             return self._disconnects
 
+    @property
+    def sends(self) -> list[tuple[float, dict[str, Any] | str]]:
+        """With ``record_sends``: each SSE chunk written, with its wall-clock write time.
+
+        For measuring delivery delays on one machine: a chunk's time here is
+        comparable with the ``date`` of the Jupyter messages it caused.
+        """
+        with self._lock:
+            return list(self._sends)
+
     def wait_for_disconnect(self, timeout: float = 5.0) -> bool:
         """Block until a client-side early close has been seen; False on timeout."""
         return self._disconnected.wait(timeout)
@@ -575,8 +626,9 @@ class FakeDashScope:
         with self._lock:
             self._queue.clear()
             self._requests.clear()
+            self._sends.clear()
             self._reset_counters()
-            self._max_open = len(self._connections)
+            self._max_open = len(self._connections) - _closed_by_peer(list(self._connections))
         self._disconnected.clear()
         self.default_latency = self._initial_latency
         self.reasoning_field = self._initial_reasoning_field
@@ -593,11 +645,16 @@ class FakeDashScope:
         with self._lock:
             self._connections[sock] = thread
             self._total_connections += 1
-            self._max_open = max(self._max_open, len(self._connections))
+            held = len(self._connections) - _closed_by_peer(list(self._connections))
+            self._max_open = max(self._max_open, held)
 
     def _connection_closed(self, sock: Any) -> None:
         with self._lock:
             self._connections.pop(sock, None)
+
+    def _sent(self, chunk: dict[str, Any] | str) -> None:
+        with self._lock:
+            self._sends.append((time.time(), chunk))
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:

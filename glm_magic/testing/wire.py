@@ -62,8 +62,15 @@ Assumed (not found in public material, chosen to be plausible):
 - Error type ``internal_error`` on 500, the 404/405 bodies for wrong paths and
   methods, the order of the automatic checks, and the ``Content-Type`` of the
   stream (``text/event-stream;charset=UTF-8``).
-- Not reproduced: the provider's refusal of ``response_format`` json mode while
-  thinking is on (documented for Qwen, not for GLM).
+- JSON mode (``response_format`` ``json_object``) refused with 400
+  ``invalid_parameter_error`` when no message contains the word "json" (the
+  documented message, quoted with its ``<400> InternalError.Algo.InvalidParameter:``
+  prefix in public issues) and when ``enable_thinking`` is true ("Json mode
+  response is not supported when enable_thinking is true"). Both messages are
+  on the Model Studio error-code page; the second is documented for hybrid
+  thinking models in general and assumed to hold for GLM. Its exact prefix is
+  assumed (none), and a request that leaves ``enable_thinking`` out is
+  answered.
 """
 
 from __future__ import annotations
@@ -433,12 +440,22 @@ _INVALID = "<400> InternalError.Algo.InvalidParameter: "
 def check_parameters(body: dict[str, Any]) -> str | None:
     """The provider's message for an out-of-range parameter, or None if all are fine.
 
-    Checks messages, ``temperature`` in [0, 2), ``top_p`` in (0, 1], and
+    Checks messages, ``temperature`` in [0, 2), ``top_p`` in (0, 1],
     ``max_tokens`` against the documented maximum answer of the known GLM
-    models (other models get no ``max_tokens`` check).
+    models (other models get no ``max_tokens`` check), and JSON mode's two
+    conditions: no thinking, and the word "json" in a message.
     """
     if not body.get("messages"):
         return _INVALID + "[] is too short"
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_object":
+        if body.get("enable_thinking") is True:
+            return "Json mode response is not supported when enable_thinking is true"
+        if not any("json" in message_text(m).lower() for m in _messages(body)):
+            return (
+                f"{_INVALID}'messages' must contain the word 'json' in some form, to use "
+                "'response_format' of type 'json_object'."
+            )
     ranges = (
         ("temperature", lambda v: 0 <= v < 2, "Temperature should be in [0.0, 2.0)"),
         ("top_p", lambda v: 0 < v <= 1, "Range of top_p should be (0.0, 1.0]"),

@@ -1,4 +1,4 @@
-"""The ipywidgets view: status line, collapsible Thinking pane, Answer pane.
+"""The ipywidgets view: status line, collapsible Thinking pane, tool calls, Answer pane.
 
 Text reaches the panes as stdout deltas written while an ``Output`` widget is
 capturing: the front end appends each stream message to the pane, so every
@@ -19,8 +19,18 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..events import AnswerDelta, Ended, Event, Retrying, Started, ThinkingDelta, UsageReport
-from ..render import bundle
+from ..events import (
+    AnswerDelta,
+    Ended,
+    Event,
+    Retrying,
+    Started,
+    ThinkingDelta,
+    ToolCallDone,
+    ToolCallStarted,
+    UsageReport,
+)
+from ..render import bundle, call_text
 from . import Coalescer
 
 if TYPE_CHECKING:
@@ -30,7 +40,7 @@ STATUS_INTERVAL = 0.5
 
 
 class WidgetView:
-    def __init__(self, model: str, interval: float = 0.08) -> None:
+    def __init__(self, model: str, interval: float = 0.05) -> None:
         import ipywidgets as w
         from IPython.display import display
 
@@ -40,16 +50,20 @@ class WidgetView:
         self.phase = "connecting"
         self.pieces = 0
         self.tokens: int | None = None
+        self.earlier_tokens = 0
         self.last_status = 0.0
+        self.used: set[str] = set()
+        self.resumed: set[str] = set()
 
-        self.status = w.HTML(self._status_html())
-        self.thinking = w.Output()
-        self.answer = w.Output()
-        self.thinking_box = w.Accordion(
-            children=[self.thinking], titles=("Thinking",), selected_index=0
-        )
-        self.thinking_box.layout.display = "none"
-        self.box = w.VBox([self.status, self.thinking_box, self.answer])
+        # One Layout for every widget, and panes made when first written: each
+        # widget model costs a comm_open and a comm_close on the wire.
+        self.layout = w.Layout()
+        self.status = w.HTML(self._status_html(), layout=self.layout)
+        self.answer = w.Output(layout=self.layout)
+        self.thinking: Any = None
+        self.thinking_box: Any = None
+        self.tools: Any = None
+        self.box = w.VBox([self.status, self.answer], layout=self.layout)
         self.capturing: Any = None
         self.handle = display(self.box, display_id=True)
 
@@ -58,7 +72,6 @@ class WidgetView:
             self.pieces += 1
             if self.phase != "thinking":
                 self._phase("thinking")
-                self.thinking_box.layout.display = None
             self._write(self.coalescer.add("thinking", event.text))
         elif isinstance(event, AnswerDelta):
             self.pieces += 1
@@ -66,9 +79,19 @@ class WidgetView:
                 self._phase("answering")
             self._write(self.coalescer.add("answer", event.text))
         elif isinstance(event, UsageReport):
-            self.tokens = event.usage.completion_tokens
+            self.tokens = self.earlier_tokens + event.usage.completion_tokens
         elif isinstance(event, Started):
+            self.earlier_tokens = self.tokens or 0
             self._phase("waiting for the first token")
+        elif isinstance(event, ToolCallStarted):
+            # The tool runs with nothing capturing, so its own prints go to the cell.
+            self._write(self.coalescer.take())
+            self._release()
+            self._phase(f"running {event.name}")
+        elif isinstance(event, ToolCallDone):
+            self.resumed = self.used - {"tools"}
+            self._write(("tools", f"🔧 {call_text(event.call)}\n"))
+            self._release()
         elif isinstance(event, Retrying):
             self._phase(f"retry {event.attempt} in {event.delay:.1f} s ({event.reason})")
         elif isinstance(event, Ended):
@@ -78,7 +101,11 @@ class WidgetView:
         if chunk is None:
             return
         pane, text = chunk
-        target = self.thinking if pane == "thinking" else self.answer
+        if pane in self.resumed:
+            self.resumed.discard(pane)
+            text = "\n\n" + text
+        self.used.add(pane)
+        target = self._pane(pane)
         if self.capturing is not target:
             self._release()
             target.__enter__()
@@ -88,6 +115,29 @@ class WidgetView:
         now = time.monotonic()
         if now - self.last_status >= STATUS_INTERVAL:
             self._refresh(now)
+
+    def _pane(self, name: str) -> Any:
+        """The Output widget for ``name``, made on first use: a reply without thinking
+        or tools costs no widget for them."""
+        if name == "answer":
+            return self.answer
+        import ipywidgets as w
+
+        if name == "thinking" and self.thinking is None:
+            self.thinking = w.Output(layout=self.layout)
+            self.thinking_box = w.Accordion(
+                children=[self.thinking],
+                titles=("Thinking",),
+                selected_index=0,
+                layout=self.layout,
+            )
+        elif name == "tools" and self.tools is None:
+            self.tools = w.Output(layout=self.layout)
+        else:
+            return self.thinking if name == "thinking" else self.tools
+        order = (self.status, self.thinking_box, self.tools, self.answer)
+        self.box.children = tuple(part for part in order if part is not None)
+        return self.thinking if name == "thinking" else self.tools
 
     def _release(self) -> None:
         if self.capturing is not None:
@@ -118,7 +168,7 @@ class WidgetView:
         self._write(self.coalescer.take())
         self._release()
         self.handle.update(bundle(result) if keep else {"text/plain": ""}, raw=True)
-        for widget in (self.status, self.thinking, self.answer, self.thinking_box, self.box):
-            for part in (getattr(widget, "style", None), widget.layout, widget):
-                if part is not None:
-                    part.close()
+        parts = (self.status.style, self.status, self.thinking, self.thinking_box, self.tools)
+        for part in (*parts, self.answer, self.box, self.layout):
+            if part is not None:
+                part.close()

@@ -5,8 +5,16 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from ..events import AnswerDelta, Ended, Event, Retrying, ThinkingDelta
-from ..render import problem_line, usage_line
+from ..events import (
+    AnswerDelta,
+    Ended,
+    Event,
+    Retrying,
+    ThinkingDelta,
+    ToolCallDone,
+    ToolCallStarted,
+)
+from ..render import call_text, problem_line, usage_line
 from . import Coalescer
 
 if TYPE_CHECKING:
@@ -16,10 +24,10 @@ HEADINGS = {"thinking": "Thinking:\n", "answer": "Answer:\n"}
 
 
 class TextView:
-    def __init__(self, model: str, interval: float = 0.08) -> None:
+    def __init__(self, model: str, interval: float = 0.05) -> None:
         self.model = model
         self.coalescer = Coalescer(interval)
-        self.shown: set[str] = set()
+        self.last: str | None = None
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, ThinkingDelta):
@@ -29,22 +37,33 @@ class TextView:
         elif isinstance(event, Retrying):
             self._write(self.coalescer.take())
             print(f"[retry {event.attempt} in {event.delay:.1f} s: {event.reason}]", flush=True)
-        elif isinstance(event, Ended):
+        elif isinstance(event, Ended | ToolCallStarted):
             self._write(self.coalescer.take())
+        elif isinstance(event, ToolCallDone):
+            sys.stdout.write(f"{self._gap('tools')}Tool call: {call_text(event.call)}\n")
+            sys.stdout.flush()
+
+    def _gap(self, section: str | None) -> str:
+        """What goes before text of ``section``: a blank line between sections.
+
+        A heading is repeated when a pane comes back after tool calls.
+        """
+        last, self.last = self.last, section
+        if section == last and section is not None:
+            return ""
+        lead = "" if last is None else "\n" if last == "tools" else "\n\n"
+        return lead + HEADINGS.get(section or "", "")
 
     def _write(self, chunk: tuple[str, str] | None) -> None:
         if chunk is None:
             return
         pane, text = chunk
-        if pane not in self.shown:
-            text = ("\n\n" if self.shown else "") + HEADINGS[pane] + text
-            self.shown.add(pane)
-        sys.stdout.write(text)
+        sys.stdout.write(self._gap(pane) + text)
         sys.stdout.flush()
 
     def finish(self, result: GLMResult, *, keep: bool = True) -> None:
         self._write(self.coalescer.take())
-        tail = "\n\n" if self.shown else ""
+        tail = self._gap(None)
         problem = problem_line(result)
         if problem:
             tail += f"! {problem}\n"

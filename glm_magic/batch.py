@@ -1,0 +1,865 @@
+"""One prompt per item, many items at once: ``glm_magic.map`` and ``%%glm --each``.
+
+Threads, not ``AsyncOpenAI``. A notebook cell runs inside the kernel's
+already-running asyncio loop, where ``asyncio.run()`` raises ("cannot be called
+from a running event loop") and awaiting on that loop from synchronous magic
+code is not possible either. Worker threads over the synchronous client have
+neither problem, and each item goes through exactly the path a single cell
+takes (``runner.run`` over ``Client.stream``), with its retries, error
+reporting and JSON handling. The calls are I/O bound, so the GIL does not
+matter: a thread spends its time waiting on its socket.
+
+The main thread only waits, draws the progress view and catches the
+interrupt: a KeyboardInterrupt is delivered to it alone, so it sets a stop
+event that every worker checks between two events of its stream, closing
+the stream (and its HTTP response) at once.
+
+Rate limits: a 429 that the client is about to retry halves the number of
+requests allowed in flight (at most once per wave of requests, as TCP cuts its
+window), and each run of successes as long as the limit raises it by one, up
+to the concurrency asked for. An item whose retries all met 429 goes back to
+the end of the queue instead of failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from queue import Empty, SimpleQueue
+from typing import TYPE_CHECKING, Any
+
+from .chats import message_tokens
+from .errors import GLMUsageError
+from .events import AnswerDelta, Event, Retrying, StreamError, ThinkingDelta, Usage
+from .interpolate import interpolate
+from .models import model_info
+from .request import Options, build_request
+from .result import GLMResult
+from .settings import Settings
+from .summaries import DEFAULT_BUDGET
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .views import View
+    from .views.progress import ProgressView
+
+DEFAULT_CONCURRENCY = 8
+#: How often the main thread wakes to draw progress and pass on ``--show`` events.
+TICK = 0.05
+#: How long an interrupted batch waits for its workers to close their streams.
+GRACE = 1.0
+#: How many times an item refused with 429 after all its retries goes back in the queue.
+MAX_REQUEUES = 3
+
+
+def succeeded(result: GLMResult) -> bool:
+    """Ended normally and, for ``--json``/``--schema``, parsed: nothing to run again."""
+    return result.complete and result.error is None
+
+
+class BatchResult(list):
+    """The results of a batch, one ``GLMResult`` per item, in input order.
+
+    It is a list, so ``batch[3].answer`` and ``for r in batch`` work. It also
+    remembers what it needs to turn the answers back into the input's shape
+    (``to_series``, ``to_frame``, ``output``) and to run again only the items
+    that did not succeed (``%%glm --resume NAME``, :func:`resume`): the model,
+    the options and, in each result, the prompt that was sent. It holds no
+    client, connection or key.
+    """
+
+    def __init__(
+        self,
+        results: Iterable[GLMResult],
+        *,
+        model: str,
+        options: Options,
+        base_url: str | None = None,
+        kind: str = "list",
+        index: Any = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> None:
+        super().__init__(results)
+        self.model = model
+        self.options = options
+        self.base_url = base_url
+        self.kind = kind
+        self.index = index
+        self.concurrency = concurrency
+        self.wall_time = 0.0
+        self.rate_limited = 0
+        self.lowest_concurrency = concurrency
+        self.interrupted = False
+
+    @property
+    def results(self) -> list[GLMResult]:
+        return list(self)
+
+    @property
+    def structured(self) -> bool:
+        """True when the items asked for JSON (``--json`` / ``--schema``)."""
+        return self.options.json or self.options.schema is not None
+
+    @property
+    def labels(self) -> list[Any]:
+        """Each item's label: its index label for a Series or DataFrame, else its position."""
+        return list(self.index) if self.index is not None else list(range(len(self)))
+
+    @property
+    def answers(self) -> list[str | None]:
+        """Each answer, or None for an item that did not succeed."""
+        return [r.answer if succeeded(r) else None for r in self]
+
+    @property
+    def data(self) -> list[Any]:
+        """Each parsed JSON value (``--json`` / ``--schema``), or None."""
+        return [r.data if succeeded(r) else None for r in self]
+
+    @property
+    def pending(self) -> list[int]:
+        """Positions of the items that did not succeed: what a resume runs again."""
+        return [i for i, r in enumerate(self) if not succeeded(r)]
+
+    @property
+    def failed(self) -> dict[Any, GLMResult]:
+        """Label -> result for the items that failed (interrupted ones are not failures)."""
+        return {
+            label: r
+            for label, r in zip(self.labels, self, strict=True)
+            if not succeeded(r) and r.finish_reason != "interrupted"
+        }
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for r in self:
+            total = total + r.usage
+        return total
+
+    def to_series(self) -> Any:
+        """The answers as a pandas Series aligned with the input's index (None where failed)."""
+        import pandas as pd
+
+        return pd.Series(self.answers, index=self.index, name="answer", dtype=object)
+
+    def to_frame(self) -> Any:
+        """One row per item, aligned with the input's index.
+
+        With ``--json`` / ``--schema`` the columns are the fields of each JSON
+        object (a pydantic instance is dumped to a dict; any other JSON value
+        goes in a ``value`` column); otherwise a single ``answer`` column.
+        Items that did not succeed are rows of missing values.
+        """
+        import pandas as pd
+
+        if not self.structured:
+            return self.to_series().to_frame()
+        rows = [_record(value) for value in self.data]
+        return pd.DataFrame(rows, index=self.index)
+
+    def output(self) -> Any:
+        """What ``%%glm --each`` returns: the answers (or JSON values) in the input's shape.
+
+        A list for a list input, a Series (a DataFrame with ``--json``) aligned
+        with the index of a Series or DataFrame input.
+        """
+        if self.kind == "list":
+            return self.data if self.structured else self.answers
+        return self.to_frame() if self.structured else self.to_series()
+
+    def counts(self) -> Counter[str]:
+        """How many items ``done``, ``failed`` and ``interrupted``."""
+        counts: Counter[str] = Counter(done=0, failed=0, interrupted=0)
+        for r in self:
+            if succeeded(r):
+                counts["done"] += 1
+            elif r.finish_reason == "interrupted":
+                counts["interrupted"] += 1
+            else:
+                counts["failed"] += 1
+        return counts
+
+    def failure_groups(self) -> list[tuple[str, int, str, Any]]:
+        """Failures by error code: (code, count, one message, first label), most first."""
+        groups: dict[str, list[Any]] = {}
+        for label, r in self.failed.items():
+            code = r.error_code or r.finish_reason
+            groups.setdefault(code, [0, r.error or r.finish_reason, label])[0] += 1
+        ordered = sorted(groups.items(), key=lambda kv: -kv[1][0])
+        return [(code, n, message, label) for code, (n, message, label) in ordered]
+
+    def summary(self) -> str:
+        """A few plain lines: counts, tokens, time, and why items failed."""
+        return "\n".join(self._summary_lines(markdown=False))
+
+    def _summary_lines(self, *, markdown: bool) -> list[str]:
+        c = self.counts()
+        u = self.usage
+        head = f"{self.model} · {len(self):,} items: {c['done']:,} done"
+        if c["failed"]:
+            head += f", {c['failed']:,} failed"
+        if c["interrupted"]:
+            head += f", {c['interrupted']:,} interrupted"
+        head += (
+            f" · {u.prompt_tokens:,} in / {u.completion_tokens:,} out tokens"
+            f" · {self.wall_time:.1f} s, {self.concurrency} at a time"
+        )
+        lines = [f"**{head}**" if markdown else head]
+        if self.rate_limited:
+            lines.append(
+                f"Rate limited {self.rate_limited:,} times: slowed down to "
+                f"{self.lowest_concurrency} at a time, then back up."
+            )
+        bullet = "- " if markdown else "  "
+        if c["failed"]:
+            lines.append("Failed, by error code:")
+            for code, n, message, label in self.failure_groups():
+                text = f"{n:,} × {code}: {message} (first: item {label!r})"
+                lines.append(bullet + (_md_escape(text) if markdown else text))
+        if c["failed"] or c["interrupted"]:
+            lines.append(
+                "`.failed` has the failed results; `%%glm --resume NAME` (or "
+                "`glm_magic.batch.resume(batch)`) runs the unfinished items again."
+            )
+        return lines
+
+    def bundle(self) -> dict[str, str]:
+        return {"text/markdown": self._repr_markdown_(), "text/plain": self.summary()}
+
+    def __repr__(self) -> str:
+        c = self.counts()
+        return (
+            f"<BatchResult {self.model}: {len(self)} items, {c['done']} done, "
+            f"{c['failed']} failed, {c['interrupted']} interrupted>"
+        )
+
+    def _repr_markdown_(self) -> str:
+        return "\n\n".join(self._summary_lines(markdown=True))
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.summary())
+
+
+def _record(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("*", "\\*").replace("_", "\\_").replace("<", "&lt;")
+
+
+# -- inputs -----------------------------------------------------------------------------
+
+
+@dataclass
+class Items:
+    """What ``--each`` iterates over: the values, and the shape to give the answers back in."""
+
+    values: list[Any]
+    labels: list[Any]
+    kind: str
+    index: Any = None
+
+
+def items_of(value: Any, source: str = "--each") -> Items:
+    """The items of a list, tuple, pandas Series (values) or DataFrame (rows)."""
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(value, pandas.DataFrame):
+        rows = [row for _, row in value.iterrows()]
+        return Items(rows, list(value.index), "frame", value.index)
+    if pandas is not None and isinstance(value, pandas.Series):
+        return Items(list(value.array), list(value.index), "series", value.index)
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return Items(list(value), list(range(len(value))), "list")
+    msg = (
+        f"{source} needs a list, a tuple, a pandas Series or a DataFrame; "
+        f"it got {type(value).__name__}."
+    )
+    raise GLMUsageError(msg)
+
+
+def fill(
+    template: str,
+    items: Items,
+    namespace: dict[str, Any],
+    *,
+    raw: bool = False,
+    budget: int = DEFAULT_BUDGET,
+    notes: list[str] | None = None,
+) -> list[str]:
+    """The prompt for each item: ``{item}``, ``{index}`` and, for DataFrame rows, ``{row.col}``.
+
+    The namespace is copied once and the three names are rebound per item, so
+    a large notebook namespace is not copied thousands of times. ``budget``
+    and ``notes`` are :func:`~glm_magic.interpolate.interpolate`'s.
+    """
+    if raw:
+        return [template] * len(items.values)
+    scope = dict(namespace)
+    prompts = []
+    for label, value in zip(items.labels, items.values, strict=True):
+        scope["item"] = value
+        scope["index"] = label
+        if items.kind == "frame":
+            scope["row"] = value
+        try:
+            prompts.append(interpolate(template, scope, budget=budget, notes=notes))
+        except GLMUsageError as exc:
+            msg = f"Item {label!r}: {exc}"
+            raise GLMUsageError(msg) from None
+    return prompts
+
+
+# -- dry run ----------------------------------------------------------------------------
+
+
+@dataclass
+class BatchPlan:
+    """What a batch would send, counted without sending it (``--dry-run``).
+
+    Input tokens are estimated from the text (see :func:`glm_magic.chats.estimate_tokens`:
+    a generous guess, not the provider's tokenizer). Output tokens cannot be
+    known before the model answers, so they are a range: from nothing up to
+    the longest reply the options allow (``--max-tokens`` or the model's max
+    answer, plus its max thinking when thinking is on). No price table is
+    built in (prices change and differ by region and tier), so the cost is
+    shown as tokens against the model's free quota.
+    """
+
+    calls: int
+    model: str
+    input_tokens: int
+    max_output_per_call: int | None
+
+    @property
+    def max_total(self) -> int | None:
+        if self.max_output_per_call is None:
+            return None
+        return self.input_tokens + self.calls * self.max_output_per_call
+
+    def __str__(self) -> str:
+        lines = [
+            f"Dry run, nothing sent: {self.calls:,} calls to {self.model}.",
+            f"Input: about {self.input_tokens:,} tokens (estimated from the text).",
+        ]
+        free = model_info(self.model).free_tokens if model_info(self.model) else None
+        if self.max_total is None:
+            lines.append("Output: unknown until answered (no known limit for this model).")
+            return "\n".join(lines)
+        lines.append(
+            f"Output: unknown until answered; at most {self.max_output_per_call:,} per call."
+        )
+        low, high = self.input_tokens, self.max_total
+        lines.append(f"Total: between {low:,} and {high:,} tokens.")
+        if free:
+            lines.append(
+                f"Against the {free:,} free tokens of {self.model}: "
+                f"{low / free:.1%} to {high / free:.1%} (no price table is built in)."
+            )
+        return "\n".join(lines)
+
+
+def plan(prompts: Sequence[str], options: Options, model: str) -> BatchPlan:
+    """Count calls and input tokens for ``prompts``; checks every prompt like a real run."""
+    input_tokens = sum(
+        message_tokens(build_request(prompt, model, options).messages) for prompt in prompts
+    )
+    info = model_info(model)
+    if info is None:
+        per_call = options.max_tokens
+    else:
+        thinking = build_request(prompts[0], model, options).thinking if prompts else False
+        per_call = (options.max_tokens or info.max_answer) + (info.max_thinking if thinking else 0)
+    return BatchPlan(len(prompts), model, input_tokens, per_call)
+
+
+# -- running ----------------------------------------------------------------------------
+
+
+class AdaptiveLimit:
+    """How many requests may be in flight: additive increase, multiplicative decrease.
+
+    ``rate_limited(epoch)`` halves the limit, but only for a request that
+    started after the last cut: the other requests of the same wave met the
+    same overload and must not cut it again. ``release(success=True)`` counts
+    successes; a run as long as the current limit raises it by one.
+    """
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = self.limit = self.lowest = maximum
+        self.active = 0
+        self.epoch = 0
+        self.successes = 0
+        self.refusals = 0
+        self.stopped = False
+        self._cond = threading.Condition()
+
+    def acquire(self) -> int | None:
+        """Wait for a free slot; returns the current epoch, or None once stopped."""
+        with self._cond:
+            while self.active >= self.limit and not self.stopped:
+                self._cond.wait()
+            if self.stopped:
+                return None
+            self.active += 1
+            return self.epoch
+
+    def release(self, *, success: bool) -> None:
+        with self._cond:
+            self.active -= 1
+            if success:
+                self.successes += 1
+                if self.successes >= self.limit and self.limit < self.maximum:
+                    self.limit += 1
+                    self.successes = 0
+            self._cond.notify_all()
+
+    def rate_limited(self, epoch: int) -> None:
+        with self._cond:
+            self.refusals += 1
+            if epoch == self.epoch:
+                self.limit = max(1, self.limit // 2)
+                self.lowest = min(self.lowest, self.limit)
+                self.epoch += 1
+                self.successes = 0
+
+    def stop(self) -> None:
+        with self._cond:
+            self.stopped = True
+            self._cond.notify_all()
+
+
+@dataclass
+class BatchProgress:
+    """A snapshot for the progress view: plain numbers, drawn by the main thread."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    running: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    elapsed: float = 0.0
+    limit: int = 0
+    concurrency: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def rate(self) -> float:
+        """Output tokens per second over the whole run."""
+        return self.tokens_out / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the pace so far; None before the first item finishes."""
+        if not self.finished:
+            return None
+        return self.elapsed / self.finished * (self.total - self.finished)
+
+
+class _Worker:
+    """One thread: takes positions from the queue and runs them; also the view of its item.
+
+    Only this thread writes its counters; the main thread reads them to draw
+    progress, so counting needs no lock.
+    """
+
+    def __init__(self, batch_run: _BatchRun) -> None:
+        self.run = batch_run
+        self.position: int | None = None
+        self.live_tokens = 0
+        self.epoch: int | None = None
+        self.last_status: int | None = None
+        self.thread = threading.Thread(target=self.work, name="glm-batch-worker", daemon=True)
+
+    def work(self) -> None:
+        r = self.run
+        try:
+            while not r.stop.is_set():
+                position = r.next_position()
+                if position is None:
+                    return
+                self.epoch = r.limit.acquire()
+                if self.epoch is None:
+                    return
+                self.position, self.live_tokens, self.last_status = position, 0, None
+                result = r.run_one(position, self)
+                if self.epoch is not None:
+                    r.limit.release(success=result.complete)
+                self.position = None
+                if self.last_status == 429 and result.error and r.requeue(position):
+                    continue
+                r.deliver(position, result)
+        finally:
+            self.position = None
+            r.worker_exited()
+
+    # the View protocol, for runner.run
+
+    def on_event(self, event: Event) -> None:
+        r = self.run
+        if isinstance(event, ThinkingDelta | AnswerDelta):
+            self.live_tokens += 1
+        elif isinstance(event, Retrying | StreamError) and event.status == 429:
+            if self.epoch is not None:
+                r.limit.rate_limited(self.epoch)
+            if isinstance(event, Retrying) and self.epoch is not None:
+                # Wait, without a slot, until the lowered limit lets this retry go.
+                r.limit.release(success=False)
+                self.epoch = r.limit.acquire()
+        if isinstance(event, StreamError):
+            self.last_status = event.status
+        if self.position in r.shown:
+            r.shown[self.position].put(event)
+
+    def finish(self, result: GLMResult, *, keep: bool = True) -> None:
+        """Nothing to draw: the main thread shows progress and ``--show`` items."""
+
+
+class _BatchRun:
+    """One pass over some positions of a ``BatchResult``: threads, limit, progress, interrupt."""
+
+    def __init__(
+        self,
+        batch: BatchResult,
+        positions: list[int],
+        settings: Settings,
+        *,
+        concurrency: int,
+        display: str,
+        show: int,
+    ) -> None:
+        self.batch = batch
+        self.settings = settings
+        self.display = display
+        self.queue = deque(positions)
+        self.requeues: Counter[int] = Counter()
+        self.positions = positions
+        self.stop = threading.Event()
+        self.all_done = threading.Event()
+        self.limit = AdaptiveLimit(concurrency)
+        self.lock = threading.Lock()
+        self.delivered: set[int] = set()
+        self.closed = False
+        self.abandoned = False
+        self.progress = BatchProgress(len(positions), concurrency=concurrency)
+        shown = positions[:show] if display != "none" else []
+        self.shown: dict[int, SimpleQueue[Event]] = {p: SimpleQueue() for p in shown}
+        self.client: Client | None = None
+        self.workers = [_Worker(self) for _ in range(min(concurrency, len(positions)))]
+        self.alive = 0
+
+    # called from the workers
+
+    def next_position(self) -> int | None:
+        try:
+            return self.queue.popleft()
+        except IndexError:
+            return None
+
+    def requeue(self, position: int) -> bool:
+        if self.requeues[position] >= MAX_REQUEUES:
+            return False
+        self.requeues[position] += 1
+        self.queue.append(position)
+        return True
+
+    def run_one(self, position: int, worker: _Worker) -> GLMResult:
+        from .runner import run
+
+        prompt = self.batch[position].prompt
+        try:
+            request = build_request(prompt, self.batch.model, self.batch.options)
+            return run(request, self.settings, worker, prompt, client=self.client, stop=self.stop)
+        except Exception as exc:  # one item's surprise must not lose the others
+            return _failure(self.batch, position, f"{type(exc).__name__}: {exc}", "batch_error")
+
+    def deliver(self, position: int, result: GLMResult) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self.batch[position] = result
+            self.delivered.add(position)
+            p = self.progress
+            if succeeded(result):
+                p.done += 1
+            else:
+                p.failed += 1
+            p.tokens_in += result.usage.prompt_tokens
+            p.tokens_out += result.usage.completion_tokens
+        if position in self.shown:
+            self.shown[position].put(_Delivered(result))
+
+    def worker_exited(self) -> None:
+        with self.lock:
+            self.alive -= 1
+            last = self.alive == 0
+            close_client = last and self.abandoned
+        if close_client and self.client is not None:
+            self.client.close()
+        if last:
+            self.all_done.set()
+
+    # the main thread
+
+    def go(self) -> None:
+        from .client import Client
+        from .views import choose_view
+        from .views.progress import choose_progress
+
+        if not self.positions:
+            return
+        started = time.monotonic()
+        shown = list(self.shown)
+        view: ProgressView | None = None
+        live: View | None = None
+        try:
+            self.client = Client(
+                self.settings.base_url,
+                self.settings.api_key(),
+                timeout=self.settings.timeout,
+                max_connections=len(self.workers),
+            )
+            view = choose_progress(self.display, self.batch.model)
+            for worker in self.workers:
+                with self.lock:
+                    self.alive += 1
+                worker.thread.start()
+            while True:
+                finished = self.all_done.wait(TICK)
+                while shown:
+                    if live is None:
+                        if view is not None:
+                            view.pause()
+                        interval = self.settings.update_interval
+                        live = choose_view(self.display, self.batch.model, interval)
+                    if not self._pump(shown[0], live):
+                        break
+                    shown.pop(0)
+                    live = None
+                if view is not None:
+                    if not shown:
+                        view.resume()
+                    view.update(self._snapshot(started))
+                if finished:
+                    break
+        except KeyboardInterrupt:
+            self.batch.interrupted = True
+            self.stop.set()
+            self.limit.stop()
+            with contextlib.suppress(KeyboardInterrupt):
+                if self.alive:
+                    self.all_done.wait(GRACE)
+        finally:
+            self._close(started)
+            if live is not None and shown:
+                live.finish(self.batch[shown[0]])
+            if view is not None:
+                view.finish(self.batch.bundle())
+
+    def _pump(self, position: int, live: View | None) -> bool:
+        """Pass the queued events of a shown item to its view; True once it is finished."""
+        events = self.shown[position]
+        while True:
+            try:
+                event = events.get_nowait()
+            except Empty:
+                return False
+            if isinstance(event, _Delivered):
+                if live is not None:
+                    live.finish(event.result)
+                return True
+            if live is not None:
+                live.on_event(event)
+
+    def _snapshot(self, started: float) -> BatchProgress:
+        with self.lock:
+            p = replace(self.progress)
+        busy = [w for w in self.workers if w.position is not None]
+        p.running = self.limit.active
+        p.tokens_out += sum(w.live_tokens for w in busy)
+        p.elapsed = time.monotonic() - started
+        p.limit = self.limit.limit
+        return p
+
+    def _close(self, started: float) -> None:
+        """Stop taking results; whatever did not arrive is marked interrupted."""
+        with self.lock:
+            self.closed = True
+            self.abandoned = self.alive > 0
+            missing = [p for p in self.positions if p not in self.delivered]
+        for position in missing:
+            self.batch[position] = _failure(
+                self.batch,
+                position,
+                "Interrupted by the user before this item finished; it was not kept.",
+                "interrupted",
+                finish_reason="interrupted",
+            )
+        self.batch.wall_time += time.monotonic() - started
+        self.batch.rate_limited += self.limit.refusals
+        self.batch.lowest_concurrency = min(self.batch.lowest_concurrency, self.limit.lowest)
+        if not self.abandoned and self.client is not None:
+            self.client.close()
+
+
+@dataclass(frozen=True)
+class _Delivered:
+    """The end marker of a shown item's event queue."""
+
+    result: GLMResult
+
+
+def _failure(
+    batch: BatchResult,
+    position: int,
+    message: str,
+    code: str,
+    *,
+    finish_reason: str = "error",
+) -> GLMResult:
+    return GLMResult(
+        model=batch.model,
+        prompt=batch[position].prompt,
+        finish_reason=finish_reason,
+        complete=False,
+        error=message,
+        error_code=code,
+    )
+
+
+def _check_concurrency(concurrency: int) -> None:
+    if not isinstance(concurrency, int) or concurrency < 1:
+        msg = f"The concurrency (-j) must be a whole number of at least 1; got {concurrency!r}."
+        raise GLMUsageError(msg)
+
+
+def start(
+    prompts: Sequence[str],
+    options: Options,
+    settings: Settings,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    display: str = "none",
+    show: int = 0,
+    base_url: str | None = None,
+    items: Items | None = None,
+) -> BatchResult:
+    """Check everything, then run every prompt; the magic and :func:`map` both end here."""
+    _check_concurrency(concurrency)
+    model = options.model or settings.model
+    for label, prompt in zip(items.labels if items else range(len(prompts)), prompts, strict=True):
+        if not prompt.strip():
+            msg = f"The prompt for item {label!r} is empty; nothing was sent."
+            raise GLMUsageError(msg)
+    if prompts:
+        build_request(prompts[0], model, options)
+        settings.api_key()
+    placeholders = [
+        GLMResult(model=model, prompt=p, finish_reason="interrupted", error="Not run yet.")
+        for p in prompts
+    ]
+    batch = BatchResult(
+        placeholders,
+        model=model,
+        options=options,
+        base_url=base_url,
+        kind=items.kind if items else "list",
+        index=items.index if items else None,
+        concurrency=concurrency,
+    )
+    positions = list(range(len(batch)))
+    _BatchRun(batch, positions, settings, concurrency=concurrency, display=display, show=show).go()
+    return batch
+
+
+def rerun(
+    batch: BatchResult,
+    settings: Settings,
+    *,
+    concurrency: int | None = None,
+    display: str = "none",
+    show: int = 0,
+) -> BatchResult:
+    """Run the items of ``batch`` that did not succeed again, in place; returns ``batch``."""
+    concurrency = concurrency or batch.concurrency
+    _check_concurrency(concurrency)
+    positions = batch.pending
+    if positions:
+        settings.api_key()
+    batch.interrupted = False
+    batch.concurrency = concurrency
+    _BatchRun(batch, positions, settings, concurrency=concurrency, display=display, show=show).go()
+    return batch
+
+
+def _settings(options: Options, base_url: str | None) -> Settings:
+    from .api import current_settings
+
+    return current_settings(model=options.model, base_url=base_url)
+
+
+def map(
+    prompts: Iterable[str],
+    concurrency: int = DEFAULT_CONCURRENCY,
+    *,
+    base_url: str | None = None,
+    display: str = "none",
+    show: int = 0,
+    **options: Any,
+) -> BatchResult:
+    """Send each prompt, ``concurrency`` at a time; one ``GLMResult`` per prompt, in order.
+
+    ``options`` are :func:`glm_magic.complete`'s (``model``, ``thinking``,
+    ``temperature``, ``system``, ``json``, ``schema``...), applied to every
+    call. ``display="auto"`` shows a progress bar (widgets in a notebook,
+    a text line elsewhere); ``show=N`` also streams the first N replies.
+    Failures never raise: each result carries its own error, and the
+    returned :class:`BatchResult` summarises them. A KeyboardInterrupt stops
+    the batch and returns what finished; :func:`resume` runs the rest.
+    """
+    opts, unknown = Options.from_kwargs(options)
+    if unknown:
+        msg = f"map() got unknown options: {', '.join(sorted(unknown))}"
+        raise TypeError(msg)
+    if isinstance(opts.stop, str):
+        opts.stop = [opts.stop]
+    prompts = list(prompts)
+    if not all(isinstance(p, str) for p in prompts):
+        msg = "map() needs prompts as text (str); format each item into a prompt first."
+        raise TypeError(msg)
+    settings = _settings(opts, base_url)
+    return start(
+        prompts,
+        opts,
+        settings,
+        concurrency=concurrency,
+        display=display,
+        show=show,
+        base_url=base_url,
+    )
+
+
+def resume(
+    batch: BatchResult, concurrency: int | None = None, *, display: str = "none", show: int = 0
+) -> BatchResult:
+    """Run again, in place, the items of ``batch`` that failed or were interrupted."""
+    return rerun(
+        batch,
+        _settings(batch.options, batch.base_url),
+        concurrency=concurrency,
+        display=display,
+        show=show,
+    )

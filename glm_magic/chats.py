@@ -1,0 +1,436 @@
+"""Conversations for ``%%glm -c NAME``: turns kept in memory for this session.
+
+A conversation is a list of turns, each a prompt and the result that answered
+it. What goes back to the model as history is the prompt and the answer (with
+the tool-call messages of a tool run, in order), never the thinking: GLM's
+thinking is for the turn it was produced in, and sending it back would only
+cost input tokens.
+
+Which cell a turn came from, so that re-running a cell replaces its turn and
+everything after it instead of appending a duplicate:
+
+- In a kernel whose front end sends a cell id (JupyterLab and Notebook 7 put
+  ``cellId`` in the ``execute_request`` metadata; VS Code puts the cell's
+  document URI there under the same key), that id.
+- Otherwise (terminal IPython, nbclient/papermill, which send no cell id), the
+  cell text and its options: the same text run again is the same cell. Two
+  cells with identical text in one conversation therefore count as one cell
+  re-run; the output says so whenever a turn is replaced.
+
+Several ``%glm -c`` calls in one cell execution are told apart by their order.
+
+Failed and interrupted turns: a reply that failed (provider error, dropped
+stream, nothing but an error) is not added and the conversation is left as it
+was, even when the cell was a re-run: the user did not choose that outcome and
+running the cell again should retry the same question from the same place. An
+interrupted reply with some answer is kept, marked partial (``finish_reason``
+``"interrupted"``, shown in ``%glm history`` and exports): the user stopped it
+on purpose, has read it, and a next turn such as "go on" needs it. An
+interrupted reply with no answer yet is dropped like a failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import GLMUsageError
+from .models import model_info
+from .render import markdown, plain
+
+if TYPE_CHECKING:
+    from .result import GLMResult
+
+CJK = re.compile(
+    "[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+    "\uf900-\ufaff\uff00-\uffef\U00020000-\U0002ffff]"
+)
+MESSAGE_OVERHEAD = 4
+NAME = re.compile(r"[\w.-]+")
+HISTORY_PROMPT_CHARS = 2000
+
+
+def estimate_tokens(text: str) -> int:
+    """A cheap, deliberately generous guess at the tokens in ``text``.
+
+    One token per CJK character, one per three other characters, rounded up.
+    Tokenizers like GLM's average about four characters per English token and
+    more than one Chinese character per token, so this overestimates: a
+    conversation it lets through is not refused by the provider for its size.
+    The price is that one which would barely have fit can be refused here;
+    ``--last N`` then sends fewer turns.
+    """
+    cjk = len(CJK.findall(text))
+    return cjk + math.ceil((len(text) - cjk) / 3)
+
+
+def message_tokens(messages: list[dict[str, Any]]) -> int:
+    """The estimate for a list of chat messages, a few tokens per message for the roles."""
+    total = 0
+    for message in messages:
+        text = message.get("content") or ""
+        if not isinstance(text, str):
+            text = json.dumps(text, ensure_ascii=False)
+        if message.get("tool_calls"):
+            text += json.dumps(message["tool_calls"], ensure_ascii=False)
+        total += estimate_tokens(text) + MESSAGE_OVERHEAD
+    return total
+
+
+@dataclass
+class Turn:
+    """One prompt and the result that answered it.
+
+    ``key`` says which cell the turn came from; ``system`` is the system prompt
+    in force for this turn (set with ``-s`` here or on an earlier turn).
+    """
+
+    key: str
+    prompt: str
+    result: GLMResult
+    system: str | None = None
+
+    def messages(self) -> list[dict[str, Any]]:
+        """The turn as history: the prompt, then what the run added, never the thinking."""
+        added = _answered([_without_thinking(m) for m in self.result.messages])
+        if not added:
+            added = [{"role": "assistant", "content": self.result.answer}]
+        return [{"role": "user", "content": self.prompt}, *added]
+
+
+@dataclass
+class Conversation:
+    name: str
+    turns: list[Turn] = field(default_factory=list)
+
+    @property
+    def system(self) -> str | None:
+        return self.turns[-1].system if self.turns else None
+
+    @property
+    def model(self) -> str:
+        return self.turns[-1].result.model if self.turns else ""
+
+    def tokens(self) -> int:
+        """Estimated input tokens of the whole conversation as the next turn would send it."""
+        system = [{"role": "system", "content": self.system}] if self.system else []
+        return message_tokens(system + [m for t in self.turns for m in t.messages()])
+
+    def index(self, key: str) -> int | None:
+        return next((i for i, t in enumerate(self.turns) if t.key == key), None)
+
+
+CHATS: dict[str, Conversation] = {}
+
+
+@dataclass
+class PendingTurn:
+    """A turn on its way: the history to send, and what to do with the reply.
+
+    Nothing in the conversation changes until ``finish`` sees the result.
+    """
+
+    name: str
+    key: str
+    prompt: str
+    system: str | None
+    history: list[dict[str, Any]]
+    replaces: int | None = None
+
+    def notice(self) -> str | None:
+        """One line for the output when this run replaces earlier turns."""
+        if self.replaces is None:
+            return None
+        conversation = CHATS[self.name]
+        later = len(conversation.turns) - self.replaces - 1
+        after = f" and the {count_turns(later)} after it" if later else ""
+        return (
+            f"Chat {self.name!r}: this cell was turn {self.replaces + 1}; "
+            f"this reply replaces that turn{after}."
+        )
+
+    def finish(self, result: GLMResult) -> str | None:
+        """Add the reply to the conversation (see the module docstring); a line if not added."""
+        interrupted = result.finish_reason == "interrupted"
+        if not (result.complete or (interrupted and (result.answer or result.messages))):
+            kept = "; the earlier turns are kept" if self.replaces is not None else ""
+            return (
+                f"Chat {self.name!r} unchanged: the reply did not complete, "
+                f"so it was not added{kept}."
+            )
+        conversation = CHATS.setdefault(self.name, Conversation(self.name))
+        if self.replaces is not None:
+            del conversation.turns[self.replaces :]
+        conversation.turns.append(Turn(self.key, self.prompt, result, self.system))
+        if interrupted:
+            n = len(conversation.turns)
+            return f"Chat {self.name!r}: the interrupted reply is kept as turn {n}, marked partial."
+        return None
+
+
+def prepare(
+    name: str,
+    key: str,
+    prompt: str,
+    *,
+    model: str,
+    system: str | None = None,
+    last: int | None = None,
+) -> PendingTurn:
+    """The next turn of chat ``name``, checked against ``model``'s max input.
+
+    ``system`` (from ``-s``) replaces the conversation's system prompt from
+    this turn on; None keeps the one in force. ``last`` sends only that many
+    earlier turns. Raises ``GLMUsageError`` when the estimate is over the
+    limit: no turn is ever dropped without the user asking.
+    """
+    conversation = CHATS.get(name) or Conversation(name)
+    replaces = conversation.index(key)
+    earlier = conversation.turns[:replaces]
+    if system is None:
+        system = earlier[-1].system if earlier else None
+    sent = earlier if last is None else earlier[max(len(earlier) - last, 0) :] if last else []
+    history = [m for turn in sent for m in turn.messages()]
+    _check_size(name, model, prompt, system, sent)
+    return PendingTurn(name, key, prompt, system, history, replaces)
+
+
+def _check_size(name: str, model: str, prompt: str, system: str | None, sent: list[Turn]) -> None:
+    info = model_info(model)
+    if info is None:
+        return
+    base = message_tokens(
+        ([{"role": "system", "content": system}] if system else [])
+        + [{"role": "user", "content": prompt}]
+    )
+    sizes = [message_tokens(turn.messages()) for turn in sent]
+    total = base + sum(sizes)
+    if total <= info.max_input:
+        return
+    head = (
+        f"Chat {name!r} is too long for {model}: this turn would send about {total:,} tokens "
+        f"(estimated), {total - info.max_input:,} over its max input of {info.max_input:,}. "
+        "Nothing was sent."
+    )
+    if base > info.max_input:
+        msg = f"{head} The prompt (with the system prompt) alone is about {base:,}: shorten it."
+        raise GLMUsageError(msg)
+    fit, budget = 0, info.max_input - base
+    for size in reversed(sizes):
+        if size > budget:
+            break
+        budget -= size
+        fit += 1
+    fewer = (
+        f"send fewer earlier turns with --last {fit} (the last {count_turns(fit)} of "
+        f"{len(sent)} fit)"
+        if fit
+        else "send it without earlier turns with --last 0"
+    )
+    msg = f"{head} To trim: {fewer}, or start over with `%glm reset {name}`."
+    raise GLMUsageError(msg)
+
+
+def valid_name(name: str) -> bool:
+    """One word (letters, digits, ``_ . -``), so ``%glm history NAME`` can name it."""
+    return NAME.fullmatch(name) is not None
+
+
+def lookup(name: str) -> Conversation:
+    """The conversation called ``name``, or a usage error that lists the ones there are."""
+    if name in CHATS:
+        return CHATS[name]
+    known = ", ".join(sorted(CHATS)) or "none yet; start one with %%glm -c NAME"
+    msg = f"No chat named {name!r} (chats: {known})."
+    raise GLMUsageError(msg)
+
+
+# -- cell identity ------------------------------------------------------------
+
+
+class _Calls:
+    """Counts chat calls per cell identity within one cell execution."""
+
+    def __init__(self) -> None:
+        self.execution: object = None
+        self.counts: dict[str, int] = {}
+
+    def ordinal(self, execution: object, identity: str) -> int:
+        if execution != self.execution:
+            self.execution, self.counts = execution, {}
+        n = self.counts.get(identity, 0)
+        self.counts[identity] = n + 1
+        return n
+
+
+_calls = _Calls()
+
+
+def cell_key(shell: Any, text: str, options: dict[str, Any]) -> str:
+    """Which cell this call comes from (see the module docstring for the rules)."""
+    cell_id = front_end_cell_id(shell)
+    if cell_id:
+        identity = f"cell:{cell_id}"
+    else:
+        source = json.dumps([text, sorted(options.items())], default=str)
+        identity = "source:" + hashlib.sha256(source.encode()).hexdigest()[:16]
+    n = _calls.ordinal(getattr(shell, "execution_count", None), identity)
+    return f"{identity}#{n}"
+
+
+def front_end_cell_id(shell: Any) -> str | None:
+    """The ``cellId`` the front end put in the running cell's ``execute_request`` metadata."""
+    get_parent = getattr(shell, "get_parent", None)
+    parent = get_parent() if callable(get_parent) else None
+    if not isinstance(parent, dict):
+        return None
+    cell_id = (parent.get("metadata") or {}).get("cellId")
+    return str(cell_id) if cell_id else None
+
+
+# -- showing and exporting ----------------------------------------------------
+
+
+def chats_table() -> str:
+    """All conversations as aligned plain text, for ``%glm chats``."""
+    if not CHATS:
+        return "No conversations yet. Start one with %%glm -c NAME."
+    header = ("chat", "turns", "tokens (est.)", "model")
+    rows = [header] + [
+        (c.name, str(len(c.turns)), f"{c.tokens():,}", c.model) for c in CHATS.values()
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def history_bundle(conversation: Conversation) -> dict[str, str]:
+    """``%glm history``: Markdown (thinking collapsed) and a plain-text twin."""
+    c = conversation
+    title = f"{count_turns(len(c.turns))}, about {c.tokens():,} tokens, {c.model}"
+    md = [f"### Chat `{c.name}`: {title}"]
+    text = [f"Chat {c.name!r}: {title}"]
+    system: str | None = None
+    for i, turn in enumerate(c.turns, 1):
+        prompt = _shorten(turn.prompt)
+        md.append("---")
+        if turn.system != system:
+            system = turn.system
+            said = html.escape(_shorten(system)) if system else "(none)"
+            md.append(f"*System prompt from here on:* {said}")
+            text.append(f"System prompt from here on: {system or '(none)'}")
+        md.append(
+            f"**You** (turn {i})\n\n" + "\n".join(f"> {line}" for line in prompt.splitlines())
+        )
+        md.append(markdown(turn.result))
+        text.append(f"--- You (turn {i}):\n{prompt}\n--- GLM:\n{plain(turn.result)}")
+    return {"text/markdown": "\n\n".join(md), "text/plain": "\n\n".join(text)}
+
+
+def export_notebook(conversation: Conversation, path: str | Path) -> Path:
+    """Write the conversation as a notebook; returns the absolute path written.
+
+    Markdown cells: a title, then one cell per prompt and one per reply (the
+    static rendering: thinking in ``<details>``, tool calls, answer, usage
+    line), with role, model and usage in each cell's ``glm_magic`` metadata.
+    An existing file is only overwritten if it is an earlier export, so a typo
+    cannot replace the notebook being worked on.
+    """
+    import nbformat
+    from nbformat import v4
+
+    target = Path(path).expanduser().resolve()
+    if target.suffix != ".ipynb":
+        msg = f"Export to a .ipynb file; {str(path)!r} is not one."
+        raise GLMUsageError(msg)
+    if target.exists() and not _is_export(target):
+        msg = (
+            f"{target} exists and is not a glm-magic export; choose another file name "
+            "(nothing was written)."
+        )
+        raise GLMUsageError(msg)
+    c = conversation
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    cells = [
+        v4.new_markdown_cell(
+            f"# Chat `{c.name}`\n\nExported from glm-magic on {now}: "
+            f"{count_turns(len(c.turns))}, about {c.tokens():,} tokens, last model {c.model}."
+        )
+    ]
+    system: str | None = None
+    for i, turn in enumerate(c.turns, 1):
+        said = f"**You** (turn {i})\n\n{turn.prompt}"
+        if turn.system != system:
+            system = turn.system
+            said = f"*System prompt from here on:* {system or '(none)'}\n\n{said}"
+        cells.append(
+            v4.new_markdown_cell(
+                said, metadata={"glm_magic": {"role": "user", "turn": i, "system": turn.system}}
+            )
+        )
+        r = turn.result
+        meta = {
+            "role": "assistant",
+            "turn": i,
+            "model": r.model,
+            "usage": asdict(r.usage),
+            "finish_reason": r.finish_reason,
+            "complete": r.complete,
+        }
+        cells.append(v4.new_markdown_cell(markdown(r), metadata={"glm_magic": meta}))
+    nb = v4.new_notebook(cells=cells, metadata={"glm_magic": {"chat": c.name, "exported": now}})
+    nbformat.validate(nb)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(target))
+    return target
+
+
+def _is_export(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "chat" in data.get("metadata", {}).get("glm_magic", {})
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def _without_thinking(message: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in message.items() if k not in ("reasoning_content", "reasoning")}
+
+
+def _answered(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` cut before the first tool call left without a ``tool`` reply.
+
+    An interrupted tool run can end between a call and its result; the
+    provider refuses a history with an unanswered call, so it stops there.
+    """
+    for i, message in enumerate(messages):
+        ids = {call.get("id") for call in message.get("tool_calls") or []}
+        replied = {m.get("tool_call_id") for m in messages[i + 1 :] if m.get("role") == "tool"}
+        if not ids <= replied:
+            return messages[:i]
+    return messages
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= HISTORY_PROMPT_CHARS:
+        return text
+    rest = len(text) - HISTORY_PROMPT_CHARS
+    return f"{text[:HISTORY_PROMPT_CHARS]}... [{rest:,} more characters]"
+
+
+def count_turns(n: int) -> str:
+    return f"{n} turn" if n == 1 else f"{n} turns"

@@ -1,0 +1,166 @@
+"""The progress of a batch: one live widget in a notebook, one text line elsewhere.
+
+A batch shows counts, not answers: streaming hundreds of replies to the
+screen would flood the front end. The main thread calls ``update`` many times
+a second; the views draw at most every ``interval`` and only when the line
+changed. When the batch ends, ``finish`` leaves a static summary (Markdown and
+text/plain) in place of the widget, so a saved notebook shows it without a
+widget manager.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import time
+from typing import TYPE_CHECKING, Protocol
+
+from . import widgets_available
+
+if TYPE_CHECKING:
+    from ..batch import BatchProgress
+
+#: Progress changes slowly; four updates a second is plenty.
+INTERVAL = 0.25
+
+
+class ProgressView(Protocol):
+    def update(self, progress: BatchProgress) -> None: ...
+
+    def pause(self) -> None:
+        """Another view is about to write (``--show``): stay out of its way."""
+
+    def resume(self) -> None: ...
+
+    def finish(self, bundle: dict[str, str]) -> None:
+        """Leave the final summary (``text/markdown`` and ``text/plain``)."""
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def progress_line(p: BatchProgress) -> str:
+    """``37/200 · 35 done · 2 failed · 8 running · 1,234 in / 5,678 out tokens · ...``."""
+    parts = [f"{p.finished:,}/{p.total:,}", f"{p.done:,} done"]
+    if p.failed:
+        parts.append(f"{p.failed:,} failed")
+    parts.append(f"{p.running} running")
+    if p.limit and p.limit < p.concurrency:
+        parts[-1] += f" (rate limited: {p.limit} at a time)"
+    parts.append(f"{p.tokens_in:,} in / {p.tokens_out:,} out tokens")
+    parts.append(f"{p.rate:,.0f} tok/s")
+    parts.append(duration(p.elapsed))
+    eta = p.eta
+    if eta is not None and p.finished < p.total:
+        parts.append(f"ETA {duration(eta)}")
+    return " · ".join(parts)
+
+
+class WidgetProgress:
+    """One ``HTML`` widget holding a ``<progress>`` bar and the line: one comm, small updates."""
+
+    def __init__(self, model: str, interval: float = INTERVAL) -> None:
+        import ipywidgets as w
+        from IPython.display import display
+
+        self.model = model
+        self.interval = interval
+        self.last = 0.0
+        self.shown = ""
+        self.widget = w.HTML(self._html(None))
+        self.handle = display(self.widget, display_id=True)
+
+    def _html(self, p: BatchProgress | None) -> str:
+        if p is None:
+            return f"<code>{html.escape(self.model)}</code> · starting"
+        return (
+            f"<progress value='{p.finished}' max='{max(p.total, 1)}' "
+            f"style='width:100%'></progress><br>"
+            f"<code>{html.escape(self.model)}</code> · {html.escape(progress_line(p))}"
+        )
+
+    def update(self, progress: BatchProgress) -> None:
+        now = time.monotonic()
+        if now - self.last < self.interval:
+            return
+        text = self._html(progress)
+        if text != self.shown:
+            self.widget.value = self.shown = text
+            self.last = now
+
+    def pause(self) -> None:
+        """The widget has its own place in the output; nothing to do."""
+
+    def resume(self) -> None:
+        """See :meth:`pause`."""
+
+    def finish(self, bundle: dict[str, str]) -> None:
+        self.handle.update(bundle, raw=True)
+        for part in (getattr(self.widget, "style", None), self.widget.layout, self.widget):
+            if part is not None:
+                part.close()
+
+
+class TextProgress:
+    """A line rewritten in place with ``\\r`` (terminal IPython, or a kernel without widgets)."""
+
+    def __init__(self, model: str, interval: float = INTERVAL) -> None:
+        self.model = model
+        self.interval = interval
+        self.last = 0.0
+        self.line = ""
+        self.open = False
+        self.paused = False
+        self.pending: BatchProgress | None = None
+
+    def update(self, progress: BatchProgress) -> None:
+        self.pending = progress
+        now = time.monotonic()
+        if not self.paused and now - self.last >= self.interval:
+            self.last = now
+            self._draw()
+
+    def _draw(self) -> None:
+        """Write the pending line over the last one, if it says something new."""
+        if self.pending is None:
+            return
+        line = f"{self.model} · {progress_line(self.pending)}"
+        self.pending = None
+        if line == self.line and self.open:
+            return
+        sys.stdout.write("\r" + line.ljust(len(self.line) if self.open else 0))
+        sys.stdout.flush()
+        self.line = line
+        self.open = True
+
+    def pause(self) -> None:
+        if self.open:
+            sys.stdout.write("\n")
+            self.open = False
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+
+    def finish(self, bundle: dict[str, str]) -> None:
+        if not self.paused:
+            self._draw()
+        sys.stdout.write(("\n" if self.open else "") + bundle["text/plain"] + "\n")
+        sys.stdout.flush()
+        self.open = False
+
+
+def choose_progress(mode: str, model: str) -> ProgressView | None:
+    """The progress view for ``mode`` (``auto``, ``widgets``, ``text`` or ``none``)."""
+    if mode == "none":
+        return None
+    if mode == "widgets" or (mode == "auto" and widgets_available()):
+        return WidgetProgress(model)
+    return TextProgress(model)

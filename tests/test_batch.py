@@ -1,0 +1,275 @@
+"""Batches: ``glm_magic.map`` and ``%%glm --each``, against the fake DashScope server.
+
+Every batch here really runs N worker threads over the openai SDK and real
+sockets; the server's counters say how many requests and connections it saw
+at once, and each result's request id ties it to the request that carried its
+prompt.
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+import signal
+import threading
+import time
+
+import pandas as pd
+import pytest
+from conftest import run
+
+import glm_magic
+from glm_magic import BatchResult, GLMResult
+from glm_magic.testing import Fault, Reply
+from glm_magic.testing.kernel import KernelSession
+
+
+def sent_prompt(server, request_id: str) -> str:
+    """The user message of the request the server answered with ``request_id``."""
+    (request,) = [r for r in server.requests if r.request_id == request_id]
+    return request.body["messages"][-1]["content"]
+
+
+def cell(ip, capsys, source: str):
+    """Run a cell; returns (its value, stdout, stderr)."""
+    result = run(ip, source)
+    out, err = capsys.readouterr()
+    return result.result, out, err
+
+
+# -- glm_magic.map ---------------------------------------------------------------------
+
+
+def test_results_come_back_in_input_order_whatever_order_they_finish_in(ip, glm_server):
+    prompts = [f"question {i}" for i in range(24)]
+    rng = random.Random(7)
+    glm_server.queue(*(Reply(answer="ok", first_delay=rng.uniform(0, 0.15)) for _ in prompts))
+    batch = glm_magic.map(prompts, concurrency=6)
+    assert isinstance(batch, BatchResult) and isinstance(batch, list)
+    assert all(isinstance(r, GLMResult) and r.complete for r in batch)
+    assert [r.prompt for r in batch] == prompts
+    assert [sent_prompt(glm_server, r.request_id) for r in batch] == prompts
+    finished = sorted(range(len(batch)), key=lambda i: batch[i].total_time)
+    assert finished != list(range(len(batch))), "the latencies really reordered completion"
+
+
+def test_every_option_applies_to_every_call(ip, glm_server):
+    batch = glm_magic.map(
+        ["a", "b", "c"],
+        concurrency=2,
+        model="glm-4.5",
+        thinking=False,
+        temperature=0.2,
+        system="Be brief.",
+    )
+    assert batch.answers == [f"You said: {p} (2 messages received)" for p in "abc"]
+    for request in glm_server.requests:
+        body = request.body
+        assert (body["model"], body["enable_thinking"], body["temperature"]) == (
+            "glm-4.5",
+            False,
+            0.2,
+        )
+        assert body["messages"][0] == {"role": "system", "content": "Be brief."}
+
+
+def test_one_failing_item_never_loses_the_others(ip, glm_server):
+    glm_server.queue(Fault("data_inspection_failed"))
+    batch = glm_magic.map([f"row {i}" for i in range(12)], concurrency=4)
+    assert batch.counts() == {"done": 11, "failed": 1, "interrupted": 0}
+    ((label, failed),) = batch.failed.items()
+    assert failed.error_code == "data_inspection_failed" and "inappropriate" in failed.error
+    assert batch.answers[label] is None
+    assert all(a.startswith("You said: row") for i, a in enumerate(batch.answers) if i != label)
+    summary = batch.summary()
+    assert "11 done, 1 failed" in summary
+    assert "1 × data_inspection_failed" in summary
+
+
+def test_a_429_storm_slows_the_batch_down_instead_of_failing_items(ip, glm_server):
+    glm_server.queue(*[Fault("rate_limit", retry_after=0.05)] * 12)
+    batch = glm_magic.map([f"q{i}" for i in range(16)], concurrency=8)
+    assert batch.counts()["done"] == 16
+    assert len(glm_server.requests) == 16 + 12
+    assert batch.rate_limited == 12
+    assert batch.lowest_concurrency < 8
+    assert "Rate limited 12 times" in batch.summary()
+
+
+def test_peak_open_connections_never_exceed_the_concurrency(ip, glm_server):
+    glm_server.default_latency = 0.05
+    batch = glm_magic.map([f"q{i}" for i in range(24)], concurrency=4)
+    assert batch.counts()["done"] == 24
+    assert glm_server.max_concurrent_streams == 4
+    assert glm_server.max_open_connections <= 4
+
+
+def test_a_batch_result_is_plain_data(ip, glm_server):
+    batch = glm_magic.map(["x", "y"], concurrency=2)
+    copy = pickle.loads(pickle.dumps(batch))
+    assert copy.answers == batch.answers and copy.model == batch.model
+    assert not [t for t in threading.enumerate() if t.name == "glm-batch-worker"]
+
+
+def test_bad_arguments_raise_before_anything_is_sent(ip, glm_server):
+    with pytest.raises(glm_magic.GLMUsageError, match="concurrency"):
+        glm_magic.map(["a"], concurrency=0)
+    with pytest.raises(glm_magic.GLMUsageError, match="item 1.*empty"):
+        glm_magic.map(["a", "  "])
+    with pytest.raises(TypeError, match="colour"):
+        glm_magic.map(["a"], colour="red")
+    assert glm_server.requests == []
+
+
+# -- %%glm --each ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def cities(ip):
+    frame = pd.DataFrame(
+        {"city": ["Lyon", "Oslo", "Lima"], "size": [3, 1, 2]}, index=["c", "a", "b"]
+    )
+    ip.user_ns["r_cities"] = frame
+    return frame
+
+
+def test_each_row_of_a_dataframe_gives_a_series_on_its_index(ip, glm_server, capsys, cities):
+    value, out, err = cell(
+        ip, capsys, "%%glm --each r_cities -j 2 -o r_job\nWhere is {row.city} ({row['size']})?"
+    )
+    assert err == ""
+    assert isinstance(value, pd.Series)
+    assert list(value.index) == ["c", "a", "b"]
+    assert value["a"] == "You said: Where is Oslo (1)? (1 messages received)"
+    job = ip.user_ns["r_job"]
+    assert ip.user_ns["_glm"] is job
+    assert job.to_series().equals(value)
+    assert "3 items: 3 done" in out
+
+
+def test_each_item_of_a_series_and_of_a_list(ip, glm_server, capsys, cities):
+    value, _, _ = cell(ip, capsys, "%%glm --each r_cities.city\n{index}: {item}")
+    assert list(value.index) == ["c", "a", "b"]
+    assert value["b"] == "You said: b: Lima (1 messages received)"
+    run(ip, "r_words = ['sun', 'rain']")
+    value, _, _ = cell(ip, capsys, "%%glm --each r_words\nRhyme with {item}")
+    assert value == [f"You said: Rhyme with {w} (1 messages received)" for w in ("sun", "rain")]
+
+
+def test_json_gives_a_dataframe_of_the_fields(ip, glm_server, capsys, cities):
+    value, _, _ = cell(ip, capsys, "%%glm --each r_cities --json\nDescribe {row.city} in JSON.")
+    assert isinstance(value, pd.DataFrame)
+    assert list(value.index) == ["c", "a", "b"]
+    assert list(value.columns) == ["echo", "messages"]
+    assert value.loc["c", "echo"] == "Describe Lyon in JSON."
+    assert glm_server.requests[0].body["response_format"] == {"type": "json_object"}
+
+
+def test_dry_run_counts_without_sending_or_needing_a_key(
+    ip, glm_server, capsys, cities, monkeypatch
+):
+    monkeypatch.delenv("GLM_MAGIC_API_KEY")
+    value, out, err = cell(ip, capsys, "%%glm --each r_cities --dry-run\nWhere is {row.city}?")
+    assert value is None and err == ""
+    assert "3 calls to glm-4.6" in out
+    assert "Input: about" in out and "1,000,000 free tokens" in out
+    assert glm_server.requests == []
+
+
+def test_text_progress_line_and_show_streams_the_first_item(ip, glm_server, capsys):
+    run(ip, "r_words = ['one', 'two', 'three']")
+    _, out, _ = cell(ip, capsys, "%%glm --each r_words --show 1\nSay {item}")
+    assert out.count("Answer:") == 1 and "You said: Say one" in out
+    assert "\r" in out and "3/3 · 3 done" in out
+    assert "\nglm-4.6 · 3 items: 3 done" in out, "the summary follows the last progress line"
+
+
+def test_mistakes_are_one_paragraph_and_send_nothing(ip, glm_server, capsys):
+    run(ip, "r_map = {'a': 1}")
+    for source, expected in [
+        ("%%glm --each r_map\n{item}", "needs a list"),
+        ("%%glm --each r_missing\n{item}", "NameError"),
+        ("%%glm --each r_map.keys() -j 0\n{item}", "needs a list"),
+        ("%%glm --show 2\nhi", "only apply to a batch"),
+        ("%%glm --resume r_map\nhi", "not a batch result"),
+        ("%%glm --each [1] -c talk\n{item}", "cannot be combined"),
+    ]:
+        _, _, err = cell(ip, capsys, source)
+        assert err.startswith("UsageError:") and expected in err, (source, err)
+        assert "Traceback" not in err
+    assert glm_server.requests == []
+
+
+# -- interrupt and resume -------------------------------------------------------------
+
+
+def test_interrupt_keeps_what_finished_then_resume_runs_only_the_rest(ip, glm_server, capsys):
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("SIGINT does not raise KeyboardInterrupt in this process")
+    glm_magic.map(["warm up"])  # the first batch imports openai
+    glm_server.reset()
+    run(ip, "r_items = [f'item {i}' for i in range(12)]")
+    fast = [Reply(answer="quick") for _ in range(4)]
+    slow = [Reply(answer="slow " * 40, chunk_chars=5, delay=0.05) for _ in range(8)]
+    glm_server.queue(*fast, *slow)
+    main = threading.main_thread().ident
+    timer = threading.Timer(0.6, signal.pthread_kill, (main, signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    try:
+        _, out, err = cell(ip, capsys, "%%glm --each r_items -j 4 -o r_job --quiet\n{item}")
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 3, "the slow streams were cut, not waited for"
+    assert "Traceback" not in err
+    job = ip.user_ns["r_job"]
+    counts = job.counts()
+    assert counts["done"] >= 4 and counts["interrupted"] >= 4
+    assert counts["done"] + counts["interrupted"] == 12
+    cut = [r for r in job if r.finish_reason == "interrupted"]
+    assert all(not r.complete and r.error for r in cut)
+    assert any(r.answer.startswith("slow slow") for r in cut), "partial text is kept"
+    assert glm_server.wait_for_disconnect(timeout=2), "open streams were closed"
+    done_before = [r for r in job if r.complete]
+
+    glm_server.reset()
+    pending = job.pending
+    value, _, _ = cell(ip, capsys, "%glm --resume r_job --quiet")
+    assert len(glm_server.requests) == len(pending)
+    assert sorted(r.body["messages"][-1]["content"] for r in glm_server.requests) == sorted(
+        f"item {i}" for i in pending
+    )
+    assert ip.user_ns["r_job"] is job and ip.user_ns["_glm"] is job
+    assert job.counts()["done"] == 12
+    assert all(r in job for r in done_before), "finished items were not run again"
+    assert value[pending[0]] == f"You said: item {pending[0]} (1 messages received)"
+
+
+# -- in a real kernel: one progress widget, replaced by a static summary -----------------
+
+
+def test_in_a_kernel_progress_is_one_widget_that_ends_as_markdown(glm_server_session):
+    env = {
+        "GLM_MAGIC_BASE_URL": glm_server_session.base_url,
+        "GLM_MAGIC_API_KEY": glm_server_session.api_key,
+    }
+    glm_server_session.reset()
+    glm_server_session.default_latency = 0.1
+    try:
+        with KernelSession(env) as kernel:
+            assert kernel.execute("%load_ext glm_magic").ok
+            cell_run = kernel.execute("%%glm --each list(range(12)) -j 4\nCount {item}")
+    finally:
+        glm_server_session.reset()
+    assert cell_run.ok
+    models = [m.content["data"]["state"]["_model_name"] for m in cell_run.of("comm_open")]
+    assert models.count("HTMLModel") == 1, models
+    assert not {"OutputModel", "VBoxModel"} & set(models), "no per-item widgets"
+    updates = [m for m in cell_run.of("comm_msg") if "value" in m.content["data"].get("state", {})]
+    assert updates and "<progress" in updates[-1].content["data"]["state"]["value"]
+    final = cell_run.of("update_display_data")[-1].content["data"]
+    assert "12 items: 12 done" in final["text/markdown"]
+    assert final["text/plain"].startswith("glm-4.6 · 12 items: 12 done")
+    assert len(cell_run.of("comm_close")) == len(cell_run.of("comm_open"))
+    result = cell_run.of("execute_result")[-1].content["data"]["text/plain"]
+    assert "You said: Count 11" in result

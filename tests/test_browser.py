@@ -1,0 +1,244 @@
+"""In real JupyterLab, in a real browser: what a user sees while GLM streams, and after.
+
+A ``jupyter lab`` server runs a notebook whose kernel talks to the fake
+DashScope; Chromium (Debian's, driven by Playwright) runs the cells and looks
+at the page the way a user would: the live view (status line, Thinking pane,
+Answer pane) while the reply streams, the static rendering once it ends, and
+the same rendering after saving and reloading, with no "Error displaying
+widget" anywhere. Screenshots go to the test's tmp_path.
+
+Needs Debian's chromium (``apt-get install chromium``) plus the ``jupyterlab``
+and ``playwright`` packages of the ``test`` extra; skipped without them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from glm_magic.testing import Reply
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(
+        "needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
+        allow_module_level=True,
+    )
+if importlib.util.find_spec("jupyterlab") is None:  # found, not imported: that takes seconds
+    pytest.skip("needs jupyterlab (pip install -e '.[test]')", allow_module_level=True)
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="needs playwright (pip install -e '.[test]')"
+)
+expect = sync_api.expect
+
+TOKEN = "glm-magic-browser-test"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SLOW = 60_000  # ms; the CI machine has two cores and JupyterLab is heavy
+
+THINKING = "First, " + " ".join(f"step{i}" for i in range(150))
+ANSWER = "The short version: **bold** moves win. " + " ".join(f"point{i}" for i in range(100))
+# About 230 chunks of 8 characters, 30 ms apart: the reply streams for about 7 s.
+SLOW_REPLY = Reply(thinking=THINKING, answer=ANSWER, chunk_chars=8, delay=0.03)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def quiet_lab_settings(settings_dir: Path) -> None:
+    """No news or update toast: it would cover the page and ask the network."""
+    path = settings_dir / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"fetchNews": "false", "checkForUpdates": false}')
+
+
+@pytest.fixture(scope="module")
+def lab(glm_server_session, tmp_path_factory):
+    """A JupyterLab server on loopback whose kernels talk to the fake DashScope."""
+    base = tmp_path_factory.mktemp("lab")
+    root, home = base / "root", base / "home"
+    root.mkdir()
+    quiet_lab_settings(home / "settings")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GLM_MAGIC_", "DASHSCOPE_"))}
+    env |= {
+        "GLM_MAGIC_BASE_URL": glm_server_session.base_url,
+        "GLM_MAGIC_API_KEY": glm_server_session.api_key,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_DATA_DIR": str(home / "data"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+    }
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={TOKEN}",
+        f"--ServerApp.root_dir={root}",
+    ]
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    log_path = base / "lab.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_server(proc, f"{url}/api/status?token={TOKEN}", log_path)
+        yield url, root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for_server(proc: subprocess.Popen, status_url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"jupyter lab exited ({proc.returncode}):\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(status_url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"jupyter lab did not answer on {status_url}:\n{log_path.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(SLOW)
+    yield page
+    context.close()
+
+
+def write_notebook(path: Path, *sources: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+
+
+def open_notebook(page, url: str, name: str) -> None:
+    page.goto(f"{url}/lab/tree/{name}?token={TOKEN}")
+    expect(page.locator(".jp-Notebook .jp-CodeCell").first).to_be_visible(timeout=SLOW)
+    expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle", timeout=SLOW)
+
+
+def assert_static_rendering(cell) -> None:
+    """Thinking collapsed in <details>, the answer as Markdown, the usage line; no widgets."""
+    rendered = cell.locator(".jp-RenderedMarkdown")
+    expect(rendered.locator("details > summary")).to_contain_text("Thinking", timeout=SLOW)
+    expect(rendered.locator("details:not([open])")).to_have_count(1)
+    expect(rendered.locator("strong")).to_have_text("bold")
+    expect(rendered).to_contain_text("point99")
+    expect(rendered.locator("sub")).to_contain_text("glm-4.6")
+    expect(rendered.locator("sub")).to_contain_text("stop")
+    expect(cell.locator(".jupyter-widgets")).to_have_count(0)
+    expect(cell.page.get_by_text("Error displaying widget")).to_have_count(0)
+
+
+def test_a_user_watches_thinking_then_answer_stream_and_keeps_the_result(
+    lab, page, glm_server, tmp_path
+):
+    url, root = lab
+    write_notebook(root / "demo.ipynb", "%load_ext glm_magic", "%%glm -o r\nWhich moves win?")
+    glm_server.queue(SLOW_REPLY)
+    open_notebook(page, url, "demo.ipynb")
+
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    cells.first.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.press("Shift+Enter")
+
+    cell = cells.nth(1)
+    view = cell.locator(".widget-vbox")
+    status = view.locator(".widget-html")
+    title = view.locator(".jupyter-widget-Collapse-header")
+    thinking = view.locator(".jupyter-widget-Collapse-contents")
+    answer = view.locator(":scope > .widget-output")
+
+    # The thinking streams first, into its own pane, under a "Thinking" title.
+    expect(thinking).to_contain_text("step0", timeout=SLOW)
+    assert answer.inner_text().strip() == "", "the answer pane stays empty while GLM thinks"
+    expect(title).to_have_text("Thinking")
+    expect(status).to_contain_text("glm-4.6")
+    expect(status).to_contain_text("thinking")
+
+    # The user folds the thinking away, and opens it again.
+    title.click()
+    expect(thinking).to_be_hidden()
+    title.click()
+    expect(thinking).to_be_visible()
+
+    # Then the answer streams into the Answer pane, growing as the user watches.
+    expect(answer).to_contain_text("The short version", timeout=SLOW)
+    first = answer.inner_text()
+    time.sleep(1.0)
+    page.screenshot(path=tmp_path / "1-streaming.png")
+    second = answer.inner_text()
+    assert len(second) > len(first) and second.startswith(first.rstrip()), (first, second)
+    assert "point99" not in second, "still streaming at the second reading"
+    expect(status).to_contain_text("answering")
+    expect(status).to_contain_text("tokens")
+    assert "step" not in second and "step149" in thinking.inner_text()
+    assert "point" not in thinking.inner_text()
+
+    # When the stream ends the widgets give way to the static rendering.
+    assert_static_rendering(cell)
+    expect(cell.locator(".jp-InputPrompt")).to_have_text("[2]:", timeout=SLOW)
+    page.screenshot(path=tmp_path / "2-finished.png")
+    cell.locator("details > summary").click()
+    expect(cell.locator("details")).to_contain_text("step149")
+
+    # Saved, the file holds Markdown rather than widget models.
+    page.keyboard.press("Control+s")
+    expect(page.locator(".jp-mod-dirty")).to_have_count(0, timeout=SLOW)
+    saved = nbformat.read(root / "demo.ipynb", as_version=4)
+    [output] = saved.cells[1].outputs
+    assert "<details>" in output.data["text/markdown"] and "step149" in output.data["text/markdown"]
+    assert "application/vnd.jupyter.widget-view+json" not in output.data
+
+    # Reloaded, the notebook shows the same result and no widget error.
+    page.reload()
+    expect(page.locator(".jp-Notebook .jp-CodeCell").first).to_be_visible(timeout=SLOW)
+    assert_static_rendering(page.locator(".jp-Notebook .jp-CodeCell").nth(1))
+    page.screenshot(path=tmp_path / "3-reopened.png")
