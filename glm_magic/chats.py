@@ -99,7 +99,7 @@ class Turn:
 
     def messages(self) -> list[dict[str, Any]]:
         """The turn as history: the prompt, then what the run added, never the thinking."""
-        added = _answered([_without_thinking(m) for m in self.result.messages])
+        added = [_without_thinking(m) for m in self.result.messages]
         if not added:
             added = [{"role": "assistant", "content": self.result.answer}]
         return [{"role": "user", "content": self.prompt}, *added]
@@ -159,7 +159,7 @@ class PendingTurn:
     def finish(self, result: GLMResult) -> str | None:
         """Add the reply to the conversation (see the module docstring); a line if not added."""
         interrupted = result.finish_reason == "interrupted"
-        if not (result.complete or (interrupted and (result.answer or result.messages))):
+        if not (result.complete or (interrupted and result.answer)):
             kept = "; the earlier turns are kept" if self.replaces is not None else ""
             return (
                 f"Chat {self.name!r} unchanged: the reply did not complete, "
@@ -409,20 +409,6 @@ def _is_export(path: Path) -> bool:
 
 def _without_thinking(message: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if k not in ("reasoning_content", "reasoning")}
-
-
-def _answered(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``messages`` cut before the first tool call left without a ``tool`` reply.
-
-    An interrupted tool run can end between a call and its result; the
-    provider refuses a history with an unanswered call, so it stops there.
-    """
-    for i, message in enumerate(messages):
-        ids = {call.get("id") for call in message.get("tool_calls") or []}
-        replied = {m.get("tool_call_id") for m in messages[i + 1 :] if m.get("role") == "tool"}
-        if not ids <= replied:
-            return messages[:i]
-    return messages
 
 
 def _shorten(text: str) -> str:

@@ -12,8 +12,7 @@ import nbformat
 import pytest
 from conftest import run
 
-import glm_magic
-from glm_magic import chats, ledger
+from glm_magic import chats
 from glm_magic.result import GLMResult
 from glm_magic.testing import Fault, Reply
 from glm_magic.testing.kernel import KernelSession
@@ -280,18 +279,6 @@ def test_a_tool_run_goes_back_as_its_messages_in_order_without_thinking():
         del chats.CHATS["fx-tools"]
 
 
-def test_an_interrupted_tool_run_keeps_only_answered_calls():
-    messages = [
-        {"role": "assistant", "content": "Let me check.", "tool_calls": [{"id": "c1"}]},
-        {"role": "tool", "tool_call_id": "c1", "content": "7.2"},
-        {"role": "assistant", "content": "", "tool_calls": [{"id": "c2"}, {"id": "c3"}]},
-        {"role": "tool", "tool_call_id": "c2", "content": "1"},
-    ]
-    result = GLMResult(answer="", finish_reason="interrupted", messages=messages)
-    turn = chats.Turn("k", "rate?", result)
-    assert [m["role"] for m in turn.messages()] == ["user", "assistant", "tool"]
-
-
 # -- commands ------------------------------------------------------------------
 
 
@@ -400,52 +387,6 @@ def test_export_overwrites_only_its_own_files(chat, glm_server, capsys, tmp_path
     assert "is not a glm-magic export" in err and mine.read_text() == before
     _, err = cell(chat, capsys, f"%glm export e {tmp_path / 'chat.txt'}")
     assert ".ipynb" in err
-
-
-# -- usage ---------------------------------------------------------------------
-
-
-def usage(prompt: int, completion: int, reasoning: int) -> dict:
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "completion_tokens_details": {"reasoning_tokens": reasoning},
-    }
-
-
-def usage_row(out: str, model: str) -> list[int]:
-    row = next(line for line in out.splitlines() if line.startswith(model + " "))
-    return [int(n.replace(",", "")) for n in row.split()[1:6]]
-
-
-def test_usage_adds_up_every_run_per_model(chat, glm_server, capsys):
-    out, _ = cell(chat, capsys, "%glm usage")
-    before = usage_row(out, "glm-4.5-air") if "glm-4.5-air " in out else [0] * 5
-    glm_server.queue(
-        Reply(answer="a", usage=usage(100, 40, 30)),
-        Reply(answer="b", usage=usage(200, 60, 0)),
-        Reply(answer="c", usage=usage(7, 3, 1)),
-    )
-    cell(chat, capsys, "%%glm -m glm-4.5-air -c u\none")
-    cell(chat, capsys, "%glm -m glm-4.5-air two")
-    glm_magic.complete("three", model="glm-4.5-air")
-    out, _ = cell(chat, capsys, "%glm usage")
-    after = usage_row(out, "glm-4.5-air")
-    runs, prompt, completion, thinking, total = (a - b for a, b in zip(after, before, strict=True))
-    assert (runs, prompt, completion, thinking, total) == (3, 307, 103, 31, 410)
-    left = 1_000_000 - after[4]
-    assert f"{left:,} of 1,000,000" in out
-    assert "This session only" in out
-
-
-def test_a_failed_run_counts_as_a_run_with_no_tokens(chat, glm_server, capsys):
-    entry = ledger.LEDGER.get("glm-4.5")
-    runs, total = (entry.runs, entry.usage.total_tokens) if entry else (0, 0)
-    glm_server.queue(Fault("invalid_parameter"))
-    cell(chat, capsys, "%%glm -m glm-4.5\nhi")
-    assert ledger.LEDGER["glm-4.5"].runs == runs + 1
-    assert ledger.LEDGER["glm-4.5"].usage.total_tokens == total
 
 
 # -- in a real kernel ------------------------------------------------------------
