@@ -232,6 +232,103 @@ def test_default_reply_is_json_when_json_is_asked_for(glm_server, client):
     assert json.loads(got["answer"]) == {"echo": messages[0]["content"][:50], "messages": 1}
 
 
+def function_tool(name: str, description: str = "", **properties: dict) -> dict:
+    """A tool entry as glm_magic sends it; every property is required."""
+    parameters = {"type": "object", "properties": properties, "required": list(properties)}
+    return {
+        "type": "function",
+        "function": {"name": name, "description": description, "parameters": parameters},
+    }
+
+
+SALES_TOOLS = [
+    function_tool("get_weather", "Today's weather in a city.", city={"type": "string"}),
+    function_tool(
+        "revenue_by",
+        "Total revenue grouped by a column of the orders table.",
+        column={"type": "string"},
+        top={"type": "integer"},
+        share={"type": "number"},
+        descending={"type": "boolean"},
+        regions={"type": "array", "items": {"type": "string"}},
+        filters={"type": "object"},
+        unit={"type": "string", "enum": ["CNY", "USD"]},
+        note={"anyOf": [{"type": "string"}, {"type": "null"}]},
+    ),
+]
+
+
+def test_default_reply_calls_the_tool_that_fits_the_question(glm_server, client):
+    question = [{"role": "user", "content": "What is the total revenue by column region?"}]
+    got = collect(stream(client, messages=question, tools=SALES_TOOLS))
+    assert got["finish"] == ["tool_calls"] and got["answer"] == ""
+    assert got["thinking"].endswith("I will call revenue_by.")
+    (call,) = got["calls"].values()
+    assert call["name"] == "revenue_by"
+    assert json.loads(call["args"]) == {
+        "column": "region",  # the word after the parameter's name in the question
+        "top": 1,
+        "share": 1.0,
+        "descending": True,
+        "regions": [],
+        "filters": {},
+        "unit": "CNY",
+        "note": "example",
+    }
+    # Deterministic, and a tie (no shared words) goes to the first tool offered.
+    again = collect(stream(client, messages=question, tools=SALES_TOOLS))
+    assert json.loads(again["calls"][0]["args"]) == json.loads(call["args"])
+    hello = collect(stream(client, tools=SALES_TOOLS))
+    assert hello["calls"][0]["name"] == "get_weather"
+    assert json.loads(hello["calls"][0]["args"]) == {"city": "example"}
+
+
+def test_default_reply_answers_with_the_tool_results(glm_server, client):
+    long_result = json.dumps({f"region {i}": i * 1000 for i in range(40)})
+    messages = [
+        {"role": "user", "content": "Revenue by column region, and the weather?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "revenue_by", "arguments": '{"column": "region"}'},
+                },
+                {
+                    "id": "call_2",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "example"}'},
+                },
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": long_result},
+        {"role": "tool", "tool_call_id": "call_2", "content": "Sunny"},
+    ]
+    got = collect(stream(client, messages=messages, tools=SALES_TOOLS))
+    assert got["finish"] == ["stop"] and got["calls"] == {}
+    assert got["answer"] == f"Tool results: revenue_by -> {long_result[:200]}; get_weather -> Sunny"
+
+    # A new question in the same conversation calls a tool again.
+    follow_up = [*messages, assistant_says(got["answer"]), user_says("And the weather?")]
+    assert collect(stream(client, messages=follow_up, tools=SALES_TOOLS))["calls"]
+
+
+def test_default_reply_without_tools_or_with_tool_choice_none_is_text(glm_server, client):
+    for extra in ({}, {"tools": SALES_TOOLS, "tool_choice": "none"}):
+        got = collect(stream(client, **extra))
+        assert got["calls"] == {} and got["answer"] == "You said: Hello there (1 messages received)"
+
+
+def assistant_says(text: str) -> dict:
+    return {"role": "assistant", "content": text}
+
+
+def user_says(text: str) -> dict:
+    return {"role": "user", "content": text}
+
+
 @pytest.mark.parametrize(
     ("content", "extra", "message"),
     [

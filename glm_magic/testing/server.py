@@ -132,10 +132,14 @@ def default_reply(body: dict[str, Any]) -> Reply:
 
     See :func:`glm_magic.testing.wire.default_texts` for the text: it quotes
     the last user message and counts the messages, or is a small JSON object
-    when the request asks for JSON.
+    when the request asks for JSON. A request that offers ``tools`` gets one
+    call (see :func:`glm_magic.testing.wire.default_tool_call`) and, once the
+    tool results come back, an answer quoting them: notebooks that use
+    ``--tools`` run offline too.
     """
     thinking, answer = wire.default_texts(body)
-    return Reply(thinking=thinking, answer=answer)
+    call = wire.default_tool_call(body)
+    return Reply(thinking=thinking, answer=answer, tool_calls=[call] if call else None)
 
 
 class _HTTPServer(ThreadingHTTPServer):

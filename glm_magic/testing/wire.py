@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -419,19 +420,133 @@ def default_texts(body: dict[str, Any]) -> tuple[str, str]:
     answer quotes all of it and says how many messages arrived, so conversation
     tests can see their history reach the server. When ``response_format`` asks
     for JSON the answer is ``{"echo": <first 50 chars>, "messages": <count>}``.
+    When the request ends with ``tool`` results the answer quotes them
+    (``Tool results: name -> <first 200 chars>``); when the default reply calls
+    a tool instead (see :func:`default_tool_call`) the answer is empty.
     """
     messages = _messages(body)
     users = [m for m in messages if m.get("role") == "user"]
     last = message_text(users[-1]) if users else ""
     count = len(messages)
-    thinking = (
-        f"The user asks: {last[:200]}. The conversation has {count} messages. "
-        "I will answer briefly and directly."
-    )
+    call = default_tool_call(body)
+    plan = f"I will call {call['name']}." if call else "I will answer briefly and directly."
+    thinking = f"The user asks: {last[:200]}. The conversation has {count} messages. {plan}"
+    if call:
+        return thinking, ""
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
         return thinking, encode({"echo": last[:50], "messages": count})
+    results = _tool_results(messages)
+    if results:
+        return thinking, results
     return thinking, f"You said: {last} ({count} messages received)"
+
+
+#: Words too common to say which tool a question is about.
+_COMMON_WORDS = frozenset(
+    {"the", "and", "for", "with", "from", "this", "that", "what", "which", "how", "are"}
+)
+
+
+def _words(text: str) -> set[str]:
+    """The distinct lower-cased words of ``text``; ``snake_case`` names split at ``_``."""
+    return {w for w in re.findall(r"[^\W_]+", text.lower()) if len(w) > 2} - _COMMON_WORDS
+
+
+def default_tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The tool call the default reply makes, or None when it answers in text.
+
+    It calls a tool when the request offers ``tools`` (and ``tool_choice`` is
+    not ``"none"``) and no ``tool`` message follows the last user message, so
+    the default conversation is one call and then an answer quoting its result.
+    The tool is the offered function whose name and description share the
+    most words with the last user message (the first offered one on a tie);
+    its arguments come from its JSON schema (see :func:`example_arguments`).
+    """
+    functions = [
+        tool["function"]
+        for tool in body.get("tools") or []
+        if isinstance(tool, dict)
+        and isinstance(tool.get("function"), dict)
+        and tool["function"].get("name")
+    ]
+    if not functions or body.get("tool_choice") == "none":
+        return None
+    messages = _messages(body)
+    users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
+    if any(m.get("role") == "tool" for m in messages[users[-1] + 1 if users else 0 :]):
+        return None
+    last = message_text(messages[users[-1]]) if users else ""
+    asked = _words(last)
+
+    def overlap(function: dict[str, Any]) -> int:
+        return len(asked & _words(f"{function['name']} {function.get('description') or ''}"))
+
+    chosen = max(functions, key=overlap)  # max() keeps the first of equal scores
+    return {
+        "name": str(chosen["name"]),
+        "arguments": example_arguments(chosen.get("parameters"), last),
+    }
+
+
+def example_arguments(schema: Any, text: str) -> dict[str, Any]:
+    """Made-up values for the required parameters of a function's JSON schema.
+
+    The first ``enum`` value when there is one; for a string, the word after
+    the parameter's name in ``text`` ("revenue by column region" gives
+    ``column="region"``), else ``"example"``; ``1``, ``1.0``, ``true``, ``[]``
+    and ``{}`` for integers, numbers, booleans, arrays and objects. Optional
+    parameters are left out.
+    """
+    if not isinstance(schema, dict):
+        return {}
+    properties = schema.get("properties") or {}
+    return {
+        name: _example_value(name, properties.get(name) or {}, text)
+        for name in schema.get("required") or []
+        if isinstance(name, str)
+    }
+
+
+def _example_value(name: str, schema: dict[str, Any], text: str) -> Any:
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf"):
+        options = [
+            s for s in schema.get(key) or [] if isinstance(s, dict) and s.get("type") != "null"
+        ]
+        if options:
+            return _example_value(name, options[0], text)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    if kind == "string" or kind is None:
+        found = re.search(rf"(?<![^\W_]){re.escape(name)}\W+([^\W_][\w.-]*)", text, re.IGNORECASE)
+        return found.group(1).rstrip(".-") if found else "example"
+    return {"integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}}.get(kind)
+
+
+def _tool_results(messages: list[dict[str, Any]]) -> str:
+    """``Tool results: name -> text`` for the ``tool`` messages that end the request, or ""."""
+    trailing: list[dict[str, Any]] = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        trailing.insert(0, message)
+    if not trailing:
+        return ""
+    names = {
+        call.get("id"): (call.get("function") or {}).get("name")
+        for message in messages
+        if message.get("role") == "assistant"
+        for call in message.get("tool_calls") or []
+        if isinstance(call, dict)
+    }
+    quoted = [
+        f"{names.get(m.get('tool_call_id')) or m.get('name') or 'tool'} -> {message_text(m)[:200]}"
+        for m in trailing
+    ]
+    return "Tool results: " + "; ".join(quoted)
 
 
 _INVALID = "<400> InternalError.Algo.InvalidParameter: "
