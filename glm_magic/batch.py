@@ -6,8 +6,15 @@ from a running event loop") and awaiting on that loop from synchronous magic
 code is not possible either. Worker threads over the synchronous client have
 neither problem, and each item goes through exactly the path a single cell
 takes (``runner.run`` over ``Client.stream``), with its retries, error
-reporting and JSON handling. The calls are I/O bound, so the GIL does not
-matter: a thread spends its time waiting on its socket.
+reporting and JSON handling. A worker spends most of its time waiting on its
+socket; the CPU that remains (the openai SDK building each request and parsing
+each chunk, a few milliseconds per call) is what keeps a batch above its ideal
+time (see ``benchmarks/bench_batch.py``). The workers share one client whose
+connection pool is capped at their number, so the batch never holds more
+sockets than it has workers; it is closed when the batch ends.
+
+Memory: results are plain ``GLMResult`` dataclasses. No widget per item, and
+no SDK or HTTP object outlives the item it served.
 
 The main thread only waits, draws the progress view and catches the
 interrupt: a KeyboardInterrupt is delivered to it alone, so it sets a stop
@@ -31,9 +38,11 @@ from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from queue import Empty, SimpleQueue
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from . import runner, structured
 from .chats import message_tokens
+from .client import Client
 from .errors import GLMUsageError
 from .events import AnswerDelta, Event, Retrying, StreamError, ThinkingDelta, Usage
 from .interpolate import interpolate
@@ -42,11 +51,8 @@ from .request import Options, build_request
 from .result import GLMResult
 from .settings import Settings
 from .summaries import DEFAULT_BUDGET
-
-if TYPE_CHECKING:
-    from .client import Client
-    from .views import View
-    from .views.progress import ProgressView
+from .views import View, choose_view
+from .views.progress import ProgressView, choose_progress
 
 DEFAULT_CONCURRENCY = 8
 #: How often the main thread wakes to draw progress and pass on ``--show`` events.
@@ -222,9 +228,10 @@ class BatchResult(list):
                 text = f"{n:,} × {code}: {message} (first: item {label!r})"
                 lines.append(bullet + (_md_escape(text) if markdown else text))
         if c["failed"] or c["interrupted"]:
+            unfinished = c["failed"] + c["interrupted"]
             lines.append(
-                "`.failed` has the failed results; `%%glm --resume NAME` (or "
-                "`glm_magic.batch.resume(batch)`) runs the unfinished items again."
+                ("`.failed` has the failed results. " if c["failed"] else "")
+                + f"`%glm --resume NAME` runs the {unfinished:,} unfinished items again."
             )
         return lines
 
@@ -363,7 +370,7 @@ class BatchPlan:
         if free:
             lines.append(
                 f"Against the {free:,} free tokens of {self.model}: "
-                f"{low / free:.1%} to {high / free:.1%} (no price table is built in)."
+                f"{low / free:.2%} to {high / free:.2%} (no price table is built in)."
             )
         return "\n".join(lines)
 
@@ -476,8 +483,8 @@ class _Worker:
     progress, so counting needs no lock.
     """
 
-    def __init__(self, batch_run: _BatchRun) -> None:
-        self.run = batch_run
+    def __init__(self, owner: _BatchRun) -> None:
+        self.owner = owner
         self.position: int | None = None
         self.live_tokens = 0
         self.epoch: int | None = None
@@ -485,7 +492,7 @@ class _Worker:
         self.thread = threading.Thread(target=self.work, name="glm-batch-worker", daemon=True)
 
     def work(self) -> None:
-        r = self.run
+        r = self.owner
         try:
             while not r.stop.is_set():
                 position = r.next_position()
@@ -509,7 +516,7 @@ class _Worker:
     # the View protocol, for runner.run
 
     def on_event(self, event: Event) -> None:
-        r = self.run
+        r = self.owner
         if isinstance(event, ThinkingDelta | AnswerDelta):
             self.live_tokens += 1
         elif isinstance(event, Retrying | StreamError) and event.status == 429:
@@ -577,12 +584,12 @@ class _BatchRun:
         return True
 
     def run_one(self, position: int, worker: _Worker) -> GLMResult:
-        from .runner import run
-
         prompt = self.batch[position].prompt
         try:
             request = build_request(prompt, self.batch.model, self.batch.options)
-            return run(request, self.settings, worker, prompt, client=self.client, stop=self.stop)
+            return runner.run(
+                request, self.settings, worker, prompt, client=self.client, stop=self.stop
+            )
         except Exception as exc:  # one item's surprise must not lose the others
             return _failure(self.batch, position, f"{type(exc).__name__}: {exc}", "batch_error")
 
@@ -615,10 +622,6 @@ class _BatchRun:
     # the main thread
 
     def go(self) -> None:
-        from .client import Client
-        from .views import choose_view
-        from .views.progress import choose_progress
-
         if not self.positions:
             return
         started = time.monotonic()
@@ -765,8 +768,10 @@ def start(
             msg = f"The prompt for item {label!r} is empty; nothing was sent."
             raise GLMUsageError(msg)
     if prompts:
-        build_request(prompts[0], model, options)
+        note = structured.thinking_note(build_request(prompts[0], model, options))
         settings.api_key()
+        if note and display != "none":
+            print(f"[{note}]")
     placeholders = [
         GLMResult(model=model, prompt=p, finish_reason="interrupted", error="Not run yet.")
         for p in prompts
