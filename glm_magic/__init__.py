@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api import complete
-from .batch import BatchResult, map
 from .errors import GLMUsageError
 from .events import Usage
 from .result import GLMResult
@@ -24,6 +22,18 @@ __all__ = [
     "map",
 ]
 __version__ = "0.1.0"
+
+_LAZY = {"complete": "api", "map": "batch", "BatchResult": "batch"}
+
+
+def __getattr__(name: str) -> Any:
+    """``complete``, ``map`` and ``BatchResult`` load on first use, not at ``%load_ext``."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -138,9 +138,10 @@ class GLMMagics(Magics):
         0.5, help="First wait between retries in seconds; doubles each time (Retry-After wins)."
     ).tag(config=True)
     update_interval = Float(
-        0.05,
-        help="Shortest time between two live text updates (0.05 s: at most 20 per second); "
-        "text is also batched by size, and shown at the latest 0.25 s after it arrives.",
+        0.07,
+        help="Shortest time between two live text updates (0.07 s: with the status line, "
+        "at most 20 messages per second); text is also batched by size, and shown at the "
+        "latest 0.08 s after it arrives.",
     ).tag(config=True)
     value_budget = Int(
         4000,
@@ -357,6 +358,8 @@ class GLMMagics(Magics):
                     prompts = [result[i].prompt for i in result.pending]
                     print(batch.plan(prompts, result.options, result.model))
                     return None
+                if not result.pending and not args.quiet:
+                    print(f"Nothing to resume: every item of {args.resume} succeeded.")
                 batch.rerun(
                     result, settings, concurrency=args.jobs, display=display_mode, show=show
                 )
