@@ -32,9 +32,11 @@ def mask_key(key: str | None) -> str:
 def redact(text: str, key: str | None) -> str:
     """Remove every appearance of ``key`` from text we are about to show or store.
 
-    Providers sometimes echo part of a bad key in their error message; any text
-    that came from outside passes through here before it reaches the user.
+    Providers sometimes echo part of a bad key in their error message, and an
+    HTTP library quotes a malformed one escaped; any text that came from
+    outside passes through here before it reaches the user.
     """
-    if key and len(key) >= 4 and key in text:
-        text = text.replace(key, mask_key(key))
+    if key and len(key) >= 4:
+        for form in {key, repr(key)[1:-1], ascii(key)[1:-1]}:
+            text = text.replace(form, mask_key(key))
     return text

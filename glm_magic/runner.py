@@ -15,15 +15,17 @@ from typing import Any
 
 from . import ledger, structured
 from .client import Client, get_client
+from .errors import GLMUsageError, redact
 from .events import Event, ToolCall, ToolCallDone, ToolCallStarted
 from .request import Options, Request, build_request
 from .result import Collector, GLMResult
-from .settings import Settings
+from .settings import Settings, key_source
 from .tools import Toolbox
 from .views import View, choose_view
 
-#: Notebook functions are not written for threads: a batch's workers run tools one at a time.
-_TOOL_LOCK = threading.Lock()
+#: Notebook functions are not written for threads: a batch's workers run tools one at a
+#: time. Re-entrant, since a tool may itself call ``glm_magic.complete(tools=...)``.
+_TOOL_LOCK = threading.RLock()
 
 
 def run(
@@ -69,6 +71,12 @@ def run(
             collector.next_round()
     except KeyboardInterrupt:
         collector.interrupted()
+    except GLMUsageError:
+        raise
+    except Exception as exc:
+        # A failure of ours or of the transport must not lose what arrived, nor
+        # leave live widgets in the cell: the run ends like a provider error.
+        collector.stop("error", redact(f"{type(exc).__name__}: {exc}", key_source()[1]), "internal")
     result = collector.result()
     if result.answer or result.complete:
         added.append({"role": "assistant", "content": result.answer})

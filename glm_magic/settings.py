@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 from .client import RetryPolicy
-from .errors import MissingKeyError, mask_key
+from .errors import GLMUsageError, MissingKeyError, mask_key
 from .models import CHINA_ENDPOINT, DEFAULT_MODEL
 
 KEY_VARIABLES = ("GLM_MAGIC_API_KEY", "DASHSCOPE_API_KEY")
@@ -35,15 +35,22 @@ class Settings:
     base_url: str = CHINA_ENDPOINT
     timeout: float = 300.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    update_interval: float = 0.05
+    update_interval: float = 0.08
     display: str = "auto"
     max_tool_rounds: int = 5
 
     def api_key(self) -> str:
         """The key to send, from ``%glm key`` or the environment; raises if there is none."""
-        key = key_source()[1]
+        source, key = key_source()
         if not key:
             raise MissingKeyError()
+        if not (key.isascii() and key.isprintable()):
+            msg = (
+                f"The API key from {source} has characters an HTTP header cannot carry "
+                "(spaces, accents or control characters). Copy it again from the Model "
+                "Studio console, or run `%glm key`."
+            )
+            raise GLMUsageError(msg)
         return key
 
     def describe(self) -> dict[str, str]:
@@ -61,10 +68,12 @@ class Settings:
 
 
 def key_source() -> tuple[str, str | None]:
+    """Where the key comes from and the key, stripped: a ``.env`` file with CRLF
+    line ends leaves a ``\\r`` that would otherwise end up quoted in an HTTP error."""
     if session_key.value:
         return "%glm key", session_key.value
     for name in KEY_VARIABLES:
-        value = os.environ.get(name)
+        value = os.environ.get(name, "").strip()
         if value:
             return name, value
     return "none", None

@@ -355,3 +355,18 @@ def test_complete_raises_for_mistakes_before_sending(ip, glm_server):
     assert result.complete
     sent = glm_server.requests[-1].body
     assert (sent["model"], sent["stop"], sent["top_k"]) == ("glm-4.5", ["END"], 3)
+
+
+def test_a_key_pasted_with_a_trailing_carriage_return_still_works(ip, glm_server, monkeypatch):
+    monkeypatch.setenv("GLM_MAGIC_API_KEY", SECRET + "\r\n")
+    result = glm_magic.complete("hi")
+    assert result.complete and result.error is None
+
+
+def test_a_key_with_characters_no_header_can_carry_is_refused_before_sending(
+    ip, glm_server, monkeypatch
+):
+    monkeypatch.setenv("GLM_MAGIC_API_KEY", SECRET + "é")
+    with pytest.raises(GLMUsageError, match="GLM_MAGIC_API_KEY has characters"):
+        glm_magic.complete("hi")
+    assert not glm_server.requests

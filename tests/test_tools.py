@@ -13,6 +13,7 @@ import enum
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Annotated, Literal, Optional
 
@@ -635,3 +636,25 @@ def test_the_widget_view_shows_each_call_and_the_saved_markdown_keeps_it(glm_ser
         check = kernel.execute("print(_glm.tool_calls[0].result, _glm.answer)")
         assert check.text().strip() == "12.0 The area is 12."
     server.reset()
+
+
+def test_a_tool_may_itself_ask_glm_with_tools_without_deadlocking(glm_env):
+    def inner_lookup(word: str) -> str:
+        """Look a word up."""
+        return word.upper()
+
+    def outer_research(topic: str) -> str:
+        """Research a topic with a helper model."""
+        return str(glm_magic.complete(f"look up {topic}", tools=[inner_lookup]))
+
+    results = []
+    worker = threading.Thread(
+        target=lambda: results.append(
+            glm_magic.complete("research topic x", tools=[outer_research])
+        )
+    )
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "the nested tool call deadlocked"
+    assert [call.name for call in results[0].tool_calls] == ["outer_research"]
+    assert "inner_lookup" in results[0].tool_calls[0].result
