@@ -41,13 +41,12 @@ from queue import Empty, SimpleQueue
 from typing import Any
 
 from . import runner, structured
-from .chats import message_tokens
 from .client import Client
 from .errors import GLMUsageError
 from .events import AnswerDelta, Event, Retrying, StreamError, ThinkingDelta, Usage
 from .interpolate import interpolate
 from .models import model_info
-from .request import Options, build_request
+from .request import Options, build_request, message_tokens
 from .result import GLMResult
 from .settings import Settings
 from .summaries import DEFAULT_BUDGET
@@ -86,6 +85,7 @@ class BatchResult(list):
         model: str,
         options: Options,
         base_url: str | None = None,
+        max_tool_rounds: int | None = None,
         kind: str = "list",
         index: Any = None,
         concurrency: int = DEFAULT_CONCURRENCY,
@@ -94,6 +94,7 @@ class BatchResult(list):
         self.model = model
         self.options = options
         self.base_url = base_url
+        self.max_tool_rounds = max_tool_rounds
         self.kind = kind
         self.index = index
         self.concurrency = concurrency
@@ -132,13 +133,16 @@ class BatchResult(list):
         return [i for i, r in enumerate(self) if not succeeded(r)]
 
     @property
-    def failed(self) -> dict[Any, GLMResult]:
-        """Label -> result for the items that failed (interrupted ones are not failures)."""
-        return {
-            label: r
+    def failed(self) -> list[tuple[Any, GLMResult]]:
+        """``(label, result)`` for each item that failed (interrupted ones are not failures).
+
+        Pairs rather than a dict: an index can repeat a label.
+        """
+        return [
+            (label, r)
             for label, r in zip(self.labels, self, strict=True)
             if not succeeded(r) and r.finish_reason != "interrupted"
-        }
+        ]
 
     @property
     def usage(self) -> Usage:
@@ -193,7 +197,7 @@ class BatchResult(list):
     def failure_groups(self) -> list[tuple[str, int, str, Any]]:
         """Failures by error code: (code, count, one message, first label), most first."""
         groups: dict[str, list[Any]] = {}
-        for label, r in self.failed.items():
+        for label, r in self.failed:
             code = r.error_code or r.finish_reason
             groups.setdefault(code, [0, r.error or r.finish_reason, label])[0] += 1
         ordered = sorted(groups.items(), key=lambda kv: -kv[1][0])
@@ -299,7 +303,6 @@ def fill(
     items: Items,
     namespace: dict[str, Any],
     *,
-    raw: bool = False,
     budget: int = DEFAULT_BUDGET,
     notes: list[str] | None = None,
 ) -> list[str]:
@@ -309,8 +312,6 @@ def fill(
     a large notebook namespace is not copied thousands of times. ``budget``
     and ``notes`` are :func:`~glm_magic.interpolate.interpolate`'s.
     """
-    if raw:
-        return [template] * len(items.values)
     scope = dict(namespace)
     prompts = []
     for label, value in zip(items.labels, items.values, strict=True):
@@ -333,7 +334,7 @@ def fill(
 class BatchPlan:
     """What a batch would send, counted without sending it (``--dry-run``).
 
-    Input tokens are estimated from the text (see :func:`glm_magic.chats.estimate_tokens`:
+    Input tokens are estimated from the text (see :func:`glm_magic.request.estimate_tokens`:
     a generous guess, not the provider's tokenizer). Output tokens cannot be
     known before the model answers, so they are a range: from nothing up to
     the longest reply the options allow (``--max-tokens`` or the model's max
@@ -758,9 +759,14 @@ def start(
     display: str = "none",
     show: int = 0,
     base_url: str | None = None,
+    max_tool_rounds: int | None = None,
     items: Items | None = None,
 ) -> BatchResult:
-    """Check everything, then run every prompt; the magic and :func:`map` both end here."""
+    """Check everything, then run every prompt; the magic and :func:`map` both end here.
+
+    ``base_url`` and ``max_tool_rounds`` are the ones asked for (None: the
+    settings'), kept on the result so that a resume uses them again.
+    """
     _check_concurrency(concurrency)
     model = options.model or settings.model
     for label, prompt in zip(items.labels if items else range(len(prompts)), prompts, strict=True):
@@ -781,6 +787,7 @@ def start(
         model=model,
         options=options,
         base_url=base_url,
+        max_tool_rounds=max_tool_rounds,
         kind=items.kind if items else "list",
         index=items.index if items else None,
         concurrency=concurrency,
@@ -810,10 +817,33 @@ def rerun(
     return batch
 
 
-def _settings(options: Options, base_url: str | None) -> Settings:
-    from .api import current_settings
+def resume_stored(
+    value: Any,
+    name: str,
+    *,
+    concurrency: int | None = None,
+    dry_run: bool = False,
+    quiet: bool = False,
+    display: str = "none",
+    show: int = 0,
+) -> BatchResult | None:
+    """``%%glm --resume NAME``, where ``value`` is what ``NAME`` holds in the notebook.
 
-    return current_settings(model=options.model, base_url=base_url)
+    Runs the unfinished items again and returns the batch; with ``dry_run``,
+    prints what that would send and returns None.
+    """
+    if not isinstance(value, BatchResult):
+        msg = (
+            f"--resume {name}: that is not a batch result; use the name "
+            "a `%%glm --each ... -o NAME` cell stored (or `_glm`)."
+        )
+        raise GLMUsageError(msg)
+    if dry_run:
+        print(plan([value[i].prompt for i in value.pending], value.options, value.model))
+        return None
+    if not value.pending and not quiet:
+        print(f"Nothing to resume: every item of {name} succeeded.")
+    return rerun(value, _settings(value), concurrency=concurrency, display=display, show=show)
 
 
 def map(
@@ -823,29 +853,30 @@ def map(
     base_url: str | None = None,
     display: str = "none",
     show: int = 0,
+    max_tool_rounds: int | None = None,
     **options: Any,
 ) -> BatchResult:
     """Send each prompt, ``concurrency`` at a time; one ``GLMResult`` per prompt, in order.
 
     ``options`` are :func:`glm_magic.complete`'s (``model``, ``thinking``,
-    ``temperature``, ``system``, ``json``, ``schema``...), applied to every
-    call. ``display="auto"`` shows a progress bar (widgets in a notebook,
-    a text line elsewhere); ``show=N`` also streams the first N replies.
-    Failures never raise: each result carries its own error, and the
-    returned :class:`BatchResult` summarises them. A KeyboardInterrupt stops
-    the batch and returns what finished; :func:`resume` runs the rest.
+    ``temperature``, ``system``, ``json``, ``schema``, ``tools``...), and
+    ``max_tool_rounds`` too, applied to every call. ``display="auto"`` shows
+    a progress bar (widgets in a notebook, a text line elsewhere); ``show=N``
+    also streams the first N replies. Failures never raise: each result
+    carries its own error, and the returned :class:`BatchResult` summarises
+    them. A KeyboardInterrupt stops the batch and returns what finished;
+    :func:`resume` runs the rest.
     """
-    opts, unknown = Options.from_kwargs(options)
-    if unknown:
-        msg = f"map() got unknown options: {', '.join(sorted(unknown))}"
-        raise TypeError(msg)
-    if isinstance(opts.stop, str):
-        opts.stop = [opts.stop]
+    from .api import current_settings
+
+    opts = Options.from_api(options, "map")
     prompts = list(prompts)
     if not all(isinstance(p, str) for p in prompts):
         msg = "map() needs prompts as text (str); format each item into a prompt first."
         raise TypeError(msg)
-    settings = _settings(opts, base_url)
+    settings = current_settings(
+        model=opts.model, base_url=base_url, max_tool_rounds=max_tool_rounds
+    )
     return start(
         prompts,
         opts,
@@ -854,6 +885,7 @@ def map(
         display=display,
         show=show,
         base_url=base_url,
+        max_tool_rounds=max_tool_rounds,
     )
 
 
@@ -861,10 +893,13 @@ def resume(
     batch: BatchResult, concurrency: int | None = None, *, display: str = "none", show: int = 0
 ) -> BatchResult:
     """Run again, in place, the items of ``batch`` that failed or were interrupted."""
-    return rerun(
-        batch,
-        _settings(batch.options, batch.base_url),
-        concurrency=concurrency,
-        display=display,
-        show=show,
+    return rerun(batch, _settings(batch), concurrency=concurrency, display=display, show=show)
+
+
+def _settings(batch: BatchResult) -> Settings:
+    """The settings for running ``batch`` again: its model, endpoint and tool rounds."""
+    from .api import current_settings
+
+    return current_settings(
+        model=batch.model, base_url=batch.base_url, max_tool_rounds=batch.max_tool_rounds
     )

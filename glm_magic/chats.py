@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import math
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -43,45 +42,14 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import GLMUsageError
 from .models import model_info
-from .render import markdown, plain
+from .render import markdown, plain, text_table
+from .request import message_tokens
 
 if TYPE_CHECKING:
     from .result import GLMResult
 
-CJK = re.compile(
-    "[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
-    "\uf900-\ufaff\uff00-\uffef\U00020000-\U0002ffff]"
-)
-MESSAGE_OVERHEAD = 4
 NAME = re.compile(r"[\w.-]+")
 HISTORY_PROMPT_CHARS = 2000
-
-
-def estimate_tokens(text: str) -> int:
-    """A cheap, deliberately generous guess at the tokens in ``text``.
-
-    One token per CJK character, one per three other characters, rounded up.
-    Tokenizers like GLM's average about four characters per English token and
-    more than one Chinese character per token, so this overestimates: a
-    conversation it lets through is not refused by the provider for its size.
-    The price is that one which would barely have fit can be refused here;
-    ``--last N`` then sends fewer turns.
-    """
-    cjk = len(CJK.findall(text))
-    return cjk + math.ceil((len(text) - cjk) / 3)
-
-
-def message_tokens(messages: list[dict[str, Any]]) -> int:
-    """The estimate for a list of chat messages, a few tokens per message for the roles."""
-    total = 0
-    for message in messages:
-        text = message.get("content") or ""
-        if not isinstance(text, str):
-            text = json.dumps(text, ensure_ascii=False)
-        if message.get("tool_calls"):
-            text += json.dumps(message["tool_calls"], ensure_ascii=False)
-        total += estimate_tokens(text) + MESSAGE_OVERHEAD
-    return total
 
 
 @dataclass
@@ -99,9 +67,7 @@ class Turn:
 
     def messages(self) -> list[dict[str, Any]]:
         """The turn as history: the prompt, then what the run added, never the thinking."""
-        added = [_without_thinking(m) for m in self.result.messages]
-        if not added:
-            added = [{"role": "assistant", "content": self.result.answer}]
+        added = self.result.messages or [{"role": "assistant", "content": self.result.answer}]
         return [{"role": "user", "content": self.prompt}, *added]
 
 
@@ -252,6 +218,20 @@ def lookup(name: str) -> Conversation:
     raise GLMUsageError(msg)
 
 
+def reset(name: str | None = None) -> str:
+    """Forget chat ``name`` (every chat when None); returns what to tell the user."""
+    if name is not None:
+        turns = len(lookup(name).turns)
+        del CHATS[name]
+        return f"Chat {name!r} cleared ({count_turns(turns)})."
+    if not CHATS:
+        return "No chats to clear."
+    turns = sum(len(c.turns) for c in CHATS.values())
+    message = f"Cleared {len(CHATS)} chats ({count_turns(turns)})."
+    CHATS.clear()
+    return message
+
+
 # -- cell identity ------------------------------------------------------------
 
 
@@ -306,13 +286,7 @@ def chats_table() -> str:
     rows = [header] + [
         (c.name, str(len(c.turns)), f"{c.tokens():,}", c.model) for c in CHATS.values()
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return text_table(rows)
 
 
 def history_bundle(conversation: Conversation) -> dict[str, str]:
@@ -405,10 +379,6 @@ def _is_export(path: Path) -> bool:
 
 
 # -- helpers ------------------------------------------------------------------
-
-
-def _without_thinking(message: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in message.items() if k not in ("reasoning_content", "reasoning")}
 
 
 def _shorten(text: str) -> str:

@@ -28,7 +28,6 @@ from typing import Any
 from . import __version__
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-KEY_VARIABLES = ("GLM_MAGIC_API_KEY", "DASHSCOPE_API_KEY")
 DEFAULT_NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
 
 # Run after a cell that mentions %glm, without touching the kernel's history or
@@ -159,6 +158,8 @@ class GLMRun:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from .settings import KEY_VARIABLES
+
     notebook = find_notebook(args.notebook)
     output = notebook.with_name(notebook.name.removesuffix(".ipynb") + ".executed.ipynb")
     check_kernel_requirements()

@@ -127,7 +127,7 @@ def _fill(field: str, namespace: dict[str, Any], budget: int, notes: list[str] |
             f"(GLMMagics.value_budget); {{{field}!s}} sends all of it."
         )
     try:
-        return format(value, spec) if plain else render_value(value, budget)
+        return format(value, spec) if plain else summarize(value, budget)
     except (TypeError, ValueError) as exc:
         msg = f"The prompt placeholder {{{field}}} refuses its format: {exc}. {LITERAL_HINT}"
         raise GLMUsageError(msg) from None
@@ -167,11 +167,6 @@ def _is_literal(text: str) -> bool:
     return isinstance(ast.parse(text.strip(), mode="eval").body, ast.Constant)
 
 
-def render_value(value: Any, budget: int = DEFAULT_BUDGET) -> str:
-    """How a value reads inside a prompt: its summary, at most ``budget`` characters."""
-    return summarize(value, budget)
-
-
 class _Lazy(Mapping[str, Any]):
     """Names that exist only when a prompt uses them and the notebook does not define them.
 
@@ -185,7 +180,7 @@ class _Lazy(Mapping[str, Any]):
     def __getitem__(self, name: str) -> Any:
         if name != "_glm_last_error" or name in self.namespace:
             raise KeyError(name)
-        text = last_error.text()
+        text = last_error.text
         if text is None:
             msg = (
                 "The prompt uses {_glm_last_error}, but no cell has raised an error yet "

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from .events import Usage
 from .models import model_info
+from .render import text_table
 
 if TYPE_CHECKING:
     from .result import GLMResult
@@ -58,18 +59,8 @@ def usage_table() -> str:
             left = f"{remaining:,} of {info.free_tokens:,} ({used:.2%} used)"
         counts = (u.prompt_tokens, u.completion_tokens, u.reasoning_tokens, u.total_tokens)
         rows.append((model, f"{runs:,}", *(f"{n:,}" for n in counts), left))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i in (0, len(header) - 1) else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append("")
-    lines.append(
+    note = (
         "This session only: thinking is part of completion and billed as output. The free "
         "quota is per account and model; the Model Studio console shows what is really left."
     )
-    return "\n".join(lines)
+    return f"{text_table(rows, right=range(1, len(header) - 1))}\n\n{note}"

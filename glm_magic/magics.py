@@ -13,7 +13,7 @@ import inspect
 import keyword
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -22,15 +22,15 @@ from IPython.display import display
 from IPython.utils.process import arg_split
 from traitlets import Enum, Float, Int, Unicode
 
-from . import chats, ledger
-from .client import RetryPolicy
 from .errors import GLMUsageError
-from .interpolate import interpolate
-from .models import CHINA_ENDPOINT, DEFAULT_MODEL, models_table
-from .request import Options
-from .result import GLMResult
-from .runner import complete_prompt
-from .settings import Settings, pick, session_key
+from .models import models_table
+
+# %load_ext imports this module and nothing heavier (benchmarks: <= 30 ms): the
+# modules that do the work are imported by the methods that use them.
+if TYPE_CHECKING:
+    from .request import Options
+    from .result import GLMResult
+    from .settings import Settings
 
 OPTIONS = [
     argument("-m", "--model", help="Model id (default: glm-4.6); unknown ids pass through."),
@@ -98,7 +98,8 @@ OPTIONS = [
     argument(
         "--resume",
         metavar="NAME",
-        help="Batch: run again only the unfinished items of the batch result NAME.",
+        help="Batch: run again only the unfinished items of the batch result NAME, with "
+        "their own prompts and options (takes only -j, --show, --quiet, --dry-run, -o).",
     ),
     argument(
         "--dry-run",
@@ -107,7 +108,11 @@ OPTIONS = [
     ),
     argument("--show", type=int, metavar="N", help="Batch: stream the first N replies live."),
     argument("--quiet", action="store_true", help="No live display; the result is stored."),
-    argument("--raw", action="store_true", help="Send the prompt as written: no {} filling."),
+    argument(
+        "--raw",
+        action="store_true",
+        help="Send the prompt as written: no {} filling (not with --each).",
+    ),
     argument("--base-url", help="OpenAI-compatible endpoint for this cell."),
 ]
 
@@ -138,10 +143,10 @@ class GLMMagics(Magics):
         0.5, help="First wait between retries in seconds; doubles each time (Retry-After wins)."
     ).tag(config=True)
     update_interval = Float(
-        0.07,
-        help="Shortest time between two live text updates (0.07 s: with the status line, "
-        "at most 20 messages per second); text is also batched by size, and shown at the "
-        "latest 0.08 s after it arrives.",
+        0.08,
+        help="Shortest time between two live text updates (0.08 s: with the status line, "
+        "at most 20 messages per second). Below 0.08 s, text is also batched by size, "
+        "and shown at the latest 0.08 s after it arrives.",
     ).tag(config=True)
     value_budget = Int(
         4000,
@@ -164,15 +169,10 @@ class GLMMagics(Magics):
     ).tag(config=True)
 
     def settings(self, *, model: str | None = None, base_url: str | None = None) -> Settings:
-        return Settings(
-            model=pick(model, self.model, "GLM_MAGIC_MODEL", DEFAULT_MODEL),
-            base_url=pick(base_url, self.base_url, "GLM_MAGIC_BASE_URL", CHINA_ENDPOINT),
-            timeout=self.timeout,
-            retry=RetryPolicy(attempts=self.max_retries, backoff=self.retry_backoff),
-            update_interval=self.update_interval,
-            display=self.display,
-            max_tool_rounds=self.max_tool_rounds,
-        )
+        """The settings in force for a cell with these options, this ``%config`` applied."""
+        from .settings import resolve
+
+        return resolve(model=model, base_url=base_url, config=self.trait_values(config=True))
 
     @magic_arguments(name="%glm")
     @with_options
@@ -254,6 +254,8 @@ class GLMMagics(Magics):
         )
 
     def _parse(self, func: Callable[..., Any], line: str) -> Any:
+        from . import chats
+
         try:
             # posix=True: quotes group words and are dropped, so -s 'Be brief.' sends
             # Be brief. (IPython's parse_argstring keeps the quotes in the value).
@@ -276,6 +278,10 @@ class GLMMagics(Magics):
         return args
 
     def _run(self, text: str, args: Any, *, keep: bool = True) -> GLMResult:
+        from . import chats
+        from .interpolate import interpolate
+        from .runner import complete_prompt
+
         try:
             text = text.strip()
             notes: list[str] = []
@@ -284,21 +290,7 @@ class GLMMagics(Magics):
                 if args.raw
                 else interpolate(text, self.shell.user_ns, budget=self.value_budget, notes=notes)
             )
-            options = Options(
-                model=args.model,
-                thinking=args.thinking,
-                temperature=args.temperature,
-                top_p=args.top_p,
-                top_k=args.top_k,
-                max_tokens=args.max_tokens,
-                seed=args.seed,
-                stop=args.stop,
-                system=args.system,
-                json=args.json,
-                schema=self._schema(args.schema),
-                code=args.code,
-                tools=self._tools(args.tools),
-            )
+            options = self._options(args)
             settings = self.settings(model=args.model, base_url=args.base_url)
             turn = None
             if args.chat:
@@ -341,37 +333,25 @@ class GLMMagics(Magics):
         display_mode = "none" if args.quiet else self.display
         show = args.show or 0
         try:
-            if args.chat:
-                raise GLMUsageError("-c/--chat cannot be combined with --each or --resume.")
             if show < 0:
                 raise GLMUsageError(f"--show needs 0 or more items; got {show}.")
             if args.resume is not None:
-                result = ns.get(args.resume)
-                if not isinstance(result, batch.BatchResult):
-                    msg = (
-                        f"--resume {args.resume}: that is not a batch result; use the name "
-                        "a `%%glm --each ... -o NAME` cell stored (or `_glm`)."
-                    )
-                    raise GLMUsageError(msg)
-                settings = self.settings(model=result.model, base_url=result.base_url)
-                if args.dry_run:
-                    prompts = [result[i].prompt for i in result.pending]
-                    print(batch.plan(prompts, result.options, result.model))
-                    return None
-                if not result.pending and not args.quiet:
-                    print(f"Nothing to resume: every item of {args.resume} succeeded.")
-                batch.rerun(
-                    result, settings, concurrency=args.jobs, display=display_mode, show=show
+                result = batch.resume_stored(
+                    ns.get(args.resume),
+                    args.resume,
+                    concurrency=args.jobs,
+                    dry_run=args.dry_run,
+                    quiet=args.quiet,
+                    display=display_mode,
+                    show=show,
                 )
+                if result is None:
+                    return None
             else:
-                options, _ = Options.from_kwargs(vars(args))
-                options.schema = self._schema(args.schema)
-                options.tools = self._tools(args.tools)
+                options = self._options(args)
                 items = batch.items_of(self._each(args.each), f"--each {args.each}")
                 notes: list[str] = []
-                prompts = batch.fill(
-                    text.strip(), items, ns, raw=args.raw, budget=self.value_budget, notes=notes
-                )
+                prompts = batch.fill(text.strip(), items, ns, budget=self.value_budget, notes=notes)
                 settings = self.settings(model=args.model, base_url=args.base_url)
                 if args.dry_run:
                     print(batch.plan(prompts, options, options.model or settings.model))
@@ -398,6 +378,13 @@ class GLMMagics(Magics):
         if args.quiet and failed:
             print(f"glm: {failed} of {len(result)} items failed; see .failed", file=sys.stderr)
         return result.output()
+
+    def _options(self, args: Any) -> Options:
+        """The request options of a cell's parsed arguments, for one prompt or a batch."""
+        from .request import Options
+
+        schema, tools = self._schema(args.schema), self._tools(args.tools)
+        return Options.from_kwargs({**vars(args), "schema": schema, "tools": tools})[0]
 
     def _each(self, expression: str) -> Any:
         """The value of ``--each EXPR``, evaluated in the notebook's namespace."""
@@ -453,6 +440,8 @@ class GLMMagics(Magics):
             print(f"{name.ljust(width)}  {value}")
 
     def ask_key(self) -> None:
+        from .settings import session_key
+
         try:
             key = getpass.getpass("DashScope API key (kept in memory only): ")
         except StdinNotImplementedError:
@@ -468,31 +457,31 @@ class GLMMagics(Magics):
         print("Key set for this session (not saved anywhere).")
 
     def show_usage(self) -> None:
+        from . import ledger
+
         print(ledger.usage_table())
 
     def show_chats(self) -> None:
+        from . import chats
+
         print(chats.chats_table())
 
     def show_history(self, name: str | None = None) -> None:
+        from . import chats
+
         if name is None:
             known = ", ".join(chats.CHATS) or "none yet"
             raise UsageError(f"Which chat? `%glm history NAME` (chats: {known}).")
         display(chats.history_bundle(chats.lookup(name)), raw=True)
 
     def reset_chats(self, name: str | None = None) -> None:
-        if name is not None:
-            turns = len(chats.lookup(name).turns)
-            del chats.CHATS[name]
-            print(f"Chat {name!r} cleared ({chats.count_turns(turns)}).")
-            return
-        if not chats.CHATS:
-            print("No chats to clear.")
-            return
-        turns = sum(len(c.turns) for c in chats.CHATS.values())
-        print(f"Cleared {len(chats.CHATS)} chats ({chats.count_turns(turns)}).")
-        chats.CHATS.clear()
+        from . import chats
+
+        print(chats.reset(name))
 
     def export_chat(self, name: str | None = None, path: str | None = None) -> None:
+        from . import chats
+
         if name is None or path is None:
             raise UsageError("Usage: `%glm export NAME FILE.ipynb` (`%glm chats` lists names).")
         conversation = chats.lookup(name)
@@ -500,19 +489,56 @@ class GLMMagics(Magics):
         print(f"Wrote chat {name!r} ({chats.count_turns(len(conversation.turns))}) to {written}")
 
 
+BATCH_ONLY = ("-j", "--dry-run", "--show")
+RESUME_TAKES = ("-j", "--show", "--quiet", "--dry-run", "-o")
+FLAG_VALUES = {"store_true": True, "store_false": False}
+
+
 def is_batch(args: Any) -> bool:
-    """True for a batch run; batch-only options without ``--each``/``--resume`` are refused."""
-    if args.each is not None or args.resume is not None:
+    """True for a batch run; options that do not fit the kind of run are refused.
+
+    ``--resume NAME`` sends the prompts and options stored in NAME, so it only
+    takes what says how to run them. ``--raw`` with ``--each`` would send the
+    same unfilled prompt for every item. Batch-only options need a batch.
+    """
+    given = given_options(args)
+    if args.resume is not None:
+        ignored = [flag for flag in given if flag not in ("--resume", *RESUME_TAKES)]
+        if ignored:
+            msg = (
+                f"--resume NAME runs the unfinished items of NAME again with the prompts and "
+                f"options they were first sent with (the cell text is not read either), so it "
+                f"takes only {', '.join(RESUME_TAKES)}; remove {', '.join(ignored)}."
+            )
+            raise UsageError(msg)
         return True
-    used = [
-        flag
-        for flag, value in (("-j", args.jobs), ("--dry-run", args.dry_run), ("--show", args.show))
-        if value not in (None, False)
-    ]
+    if args.each is not None:
+        if args.chat:
+            raise UsageError("-c/--chat cannot be combined with --each or --resume.")
+        if args.raw:
+            msg = (
+                "--raw sends the prompt as written, so --each would send the same prompt for "
+                "every item. Drop --raw, and double the braces meant literally: {{ and }}."
+            )
+            raise UsageError(msg)
+        return True
+    used = [flag for flag in given if flag in BATCH_ONLY]
     if used:
         msg = f"{', '.join(used)} only apply to a batch: add --each EXPR (or --resume NAME)."
         raise UsageError(msg)
     return False
+
+
+def given_options(args: Any) -> list[str]:
+    """The options set on the line, each by its first flag (``-m``, ``--no-thinking``)."""
+    given = []
+    for option in OPTIONS:
+        action = option.kwds.get("action")
+        dest = option.kwds.get("dest") or option.args[-1].lstrip("-").replace("-", "_")
+        value = getattr(args, dest)
+        if value is not None and (action not in FLAG_VALUES or value is FLAG_VALUES[action]):
+            given.append(option.args[0])
+    return given
 
 
 COMMANDS: dict[str, Callable[..., None]] = {

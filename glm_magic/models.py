@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .render import text_table
+
 CHINA_ENDPOINT = "https://dashscope.aliyuncs.com/compatible-mode/v1"
-INTERNATIONAL_ENDPOINT = "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"
 DEFAULT_MODEL = "glm-4.6"
 FREE_QUOTA_TOKENS = 1_000_000
 
@@ -60,15 +61,8 @@ def models_table() -> str:
         )
         for m in MODELS.values()
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append("")
-    lines.append(
+    note = (
         "All: thinking on by default, top_p 0.95, top_k 20, streaming only, "
         f"{FREE_QUOTA_TOKENS:,} free tokens each. Other model ids pass through unchecked."
     )
-    return "\n".join(lines)
+    return f"{text_table(rows)}\n\n{note}"

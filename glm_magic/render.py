@@ -9,6 +9,7 @@ without a widget manager.
 from __future__ import annotations
 
 import html
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -112,3 +113,21 @@ def call_text(call: ToolCall, width: int = CALL_PREVIEW_CHARS) -> str:
 def _one_line(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def text_table(rows: Sequence[Sequence[str]], right: Collection[int] = ()) -> str:
+    """Rows of text as aligned columns, for the ``%glm`` commands that print tables.
+
+    The first row is the header, underlined with dashes; the columns whose
+    positions are in ``right`` (numbers) are aligned right, the others left.
+    """
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)

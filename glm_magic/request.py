@@ -2,11 +2,16 @@
 
 Every limit is checked here, before a connection is opened, against the model
 table; a value the provider would refuse becomes a ``GLMUsageError`` that says
-what to change.
+what to change. The size of messages is estimated here too, without a
+tokenizer: conversations check it against the model's max input, and a batch
+``--dry-run`` counts it.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -15,6 +20,12 @@ from .errors import GLMUsageError
 from .models import model_info
 from .structured import check, instruct, wants_json
 from .tools import Toolbox
+
+CJK = re.compile(
+    "[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+    "\uf900-\ufaff\uff00-\uffef\U00020000-\U0002ffff]"
+)
+MESSAGE_OVERHEAD = 4
 
 
 @dataclass
@@ -43,6 +54,21 @@ class Options:
         mine = {k: v for k, v in kwargs.items() if k in names}
         rest = {k: v for k, v in kwargs.items() if k not in names}
         return cls(**mine), rest
+
+    @classmethod
+    def from_api(cls, kwargs: dict[str, Any], caller: str) -> Options:
+        """The options of a Python API call (``complete``, ``map``).
+
+        A name that is not an option raises ``TypeError``, as a misspelt
+        keyword argument would; ``stop="END"`` is short for ``stop=["END"]``.
+        """
+        options, unknown = cls.from_kwargs(kwargs)
+        if unknown:
+            msg = f"{caller}() got unknown options: {', '.join(sorted(unknown))}"
+            raise TypeError(msg)
+        if isinstance(options.stop, str):
+            options.stop = [options.stop]
+        return options
 
 
 @dataclass
@@ -146,6 +172,33 @@ def build_request(
     messages.append({"role": "user", "content": instruct(prompt, options)})
     tools = Toolbox.of(options.tools) if options.tools else None
     return Request(model=model, messages=messages, options=options, tools=tools)
+
+
+def estimate_tokens(text: str) -> int:
+    """A cheap, deliberately generous guess at the tokens in ``text``.
+
+    One token per CJK character, one per three other characters, rounded up.
+    Tokenizers like GLM's average about four characters per English token and
+    more than one Chinese character per token, so this overestimates: a
+    conversation it lets through is not refused by the provider for its size.
+    The price is that one which would barely have fit can be refused here;
+    ``--last N`` then sends fewer turns.
+    """
+    cjk = len(CJK.findall(text))
+    return cjk + math.ceil((len(text) - cjk) / 3)
+
+
+def message_tokens(messages: list[dict[str, Any]]) -> int:
+    """The estimate for a list of chat messages, a few tokens per message for the roles."""
+    total = 0
+    for message in messages:
+        text = message.get("content") or ""
+        if not isinstance(text, str):
+            text = json.dumps(text, ensure_ascii=False)
+        if message.get("tool_calls"):
+            text += json.dumps(message["tool_calls"], ensure_ascii=False)
+        total += estimate_tokens(text) + MESSAGE_OVERHEAD
+    return total
 
 
 def _bad(message: str) -> None:

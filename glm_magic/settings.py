@@ -1,14 +1,23 @@
-"""Connection settings, resolved strongest first: option, %config, environment, default.
+"""Connection settings, and the one place that decides where each comes from.
+
+:func:`resolve` takes the model and the base URL from the first place that
+has one: the cell option (or Python API argument), ``%config GLMMagics``, the
+environment (``GLM_MAGIC_MODEL``, ``GLM_MAGIC_BASE_URL``), the default. The
+other settings (timeout, retries, live updates, tool rounds) have no
+environment variable: ``%config``, else the default.
 
 The API key is deliberately not a traitlet: ``%config GLMMagics`` prints every
 trait, and a key typed into a cell would be saved with the notebook. It comes
-from the environment or from ``%glm key``, which keeps it in this process only.
+from ``%glm key``, which keeps it in this process only, else from the
+environment (``GLM_MAGIC_API_KEY``, then ``DASHSCOPE_API_KEY``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .client import RetryPolicy
 from .errors import GLMUsageError, MissingKeyError, mask_key
@@ -79,6 +88,34 @@ def key_source() -> tuple[str, str | None]:
     return "none", None
 
 
-def pick(option: str | None, configured: str | None, env_name: str, default: str) -> str:
-    """The strongest of: cell option, %config value, environment variable, default."""
-    return option or configured or os.environ.get(env_name) or default
+def resolve(
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    max_tool_rounds: int | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Settings:
+    """The settings in force, strongest first (see the module docstring).
+
+    ``model``, ``base_url`` and ``max_tool_rounds`` are a cell's options or an
+    API call's arguments (None: not given); ``config`` is GLMMagics's
+    ``%config`` values by trait name, None when the extension is not loaded.
+    """
+    config = config or {}
+    default = Settings()
+    rounds = config.get("max_tool_rounds", default.max_tool_rounds)
+    return Settings(
+        model=model or config.get("model") or os.environ.get("GLM_MAGIC_MODEL") or DEFAULT_MODEL,
+        base_url=base_url
+        or config.get("base_url")
+        or os.environ.get("GLM_MAGIC_BASE_URL")
+        or CHINA_ENDPOINT,
+        timeout=config.get("timeout", default.timeout),
+        retry=RetryPolicy(
+            attempts=config.get("max_retries", default.retry.attempts),
+            backoff=config.get("retry_backoff", default.retry.backoff),
+        ),
+        update_interval=config.get("update_interval", default.update_interval),
+        display=config.get("display", default.display),
+        max_tool_rounds=rounds if max_tool_rounds is None else max_tool_rounds,
+    )

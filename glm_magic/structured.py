@@ -18,9 +18,11 @@ with pydantic, or with ``jsonschema`` for a dict (imported on first use).
 
 After the reply, ``result.data`` holds the parsed value (the validated
 instance with a pydantic model). A reply that is not JSON, or does not match
-the schema, leaves ``data`` None and says why in ``result.error``; the text
-stays in ``result.answer``, and ``finish_reason`` / ``complete`` stay as the
-stream ended: the reply arrived whole, it just is not what was asked for.
+the schema, leaves ``data`` None and says why in ``result.error``, with
+``result.error_code`` ``"invalid_json"`` or ``"schema_mismatch"`` (a batch
+summary groups its failures by that code); the text stays in
+``result.answer``, and ``finish_reason`` / ``complete`` stay as the stream
+ended: the reply arrived whole, it just is not what was asked for.
 
 ``--code`` asks for Python in a fenced block; ``result.code`` is the first
 Python (or unlabelled) block of the answer.
@@ -106,9 +108,13 @@ def instruct(prompt: str, options: Options) -> str:
 
 
 def thinking_note(request: Request) -> str | None:
-    """Why this request does not think although the model would by default, if that is so."""
+    """Why this request does not think although the model would by default, if that is so.
+
+    Only JSON mode turns a model's thinking off unasked. The rule itself lives
+    in ``Request.thinking``; the note follows from it.
+    """
     info = model_info(request.model)
-    if wants_json(request.options) and request.options.thinking is None and info and info.thinking:
+    if info and info.thinking and request.options.thinking is None and not request.thinking:
         return THINKING_NOTE
     return None
 
@@ -121,9 +127,13 @@ def finish(result: GLMResult, options: Options) -> None:
         return
     try:
         value = parse_json(result.answer)
+    except ValueError as exc:
+        result.error, result.error_code = str(exc), "invalid_json"
+        return
+    try:
         result.data = validate(value, options.schema) if options.schema is not None else value
     except ValueError as exc:
-        result.error = str(exc)
+        result.error, result.error_code = str(exc), "schema_mismatch"
 
 
 def parse_json(text: str) -> Any:

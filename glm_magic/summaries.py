@@ -126,32 +126,33 @@ def collection_summary(value: Any, budget: int) -> str:
 
 
 class ErrorMemory:
-    """The last exception raised by a cell, for ``{_glm_last_error}``.
+    """The last exception raised by a cell, as text, for ``{_glm_last_error}``.
 
     A ``post_run_cell`` hook rather than ``sys.last_value``: IPython stores a
     magic's ``UsageError`` there too, so one mistyped ``%%glm`` cell would
-    replace the error the user wanted explained.
+    replace the error the user wanted explained. The traceback is formatted
+    when the error happens and only the text is kept: the exception would keep
+    every frame of its traceback alive, with their locals (DataFrames, models)
+    for the rest of the session.
     """
 
     def __init__(self) -> None:
-        self.error: BaseException | None = None
+        self.text: str | None = None
 
     def __call__(self, result: Any) -> None:
         from IPython.core.error import UsageError
 
         error = result.error_before_exec or result.error_in_exec
         if error is not None and not isinstance(error, UsageError):
-            self.error = error
+            self.text = format_error(error)
 
-    def text(self) -> str | None:
-        """The traceback as plain text, without IPython's own frames; None before any error."""
-        if self.error is None:
-            return None
-        tb = self.error.__traceback__
-        while tb is not None and tb.tb_frame.f_globals.get("__name__", "").startswith("IPython."):
-            tb = tb.tb_next
-        lines = traceback.format_exception(type(self.error), self.error, tb)
-        return "".join(lines).rstrip()
+
+def format_error(error: BaseException) -> str:
+    """The traceback as plain text, without IPython's own frames."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_globals.get("__name__", "").startswith("IPython."):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(error), error, tb)).rstrip()
 
 
 last_error = ErrorMemory()

@@ -77,13 +77,31 @@ def test_one_failing_item_never_loses_the_others(ip, glm_server):
     glm_server.queue(Fault("data_inspection_failed"))
     batch = glm_magic.map([f"row {i}" for i in range(12)], concurrency=4)
     assert batch.counts() == {"done": 11, "failed": 1, "interrupted": 0}
-    ((label, failed),) = batch.failed.items()
+    ((label, failed),) = batch.failed
     assert failed.error_code == "data_inspection_failed" and "inappropriate" in failed.error
     assert batch.answers[label] is None
     assert all(a.startswith("You said: row") for i, a in enumerate(batch.answers) if i != label)
     summary = batch.summary()
     assert "11 done, 1 failed" in summary
     assert "1 × data_inspection_failed" in summary
+
+
+def test_map_takes_tools_with_a_round_limit_that_a_resume_keeps(ip, glm_server):
+    calls = []
+
+    def add(a: int, b: int) -> int:
+        calls.append((a, b))
+        return a + b
+
+    asks = [Reply(tool_calls=[{"name": "add", "arguments": {"a": 1, "b": 2}}]) for _ in range(4)]
+    glm_server.queue(*asks)
+    batch = glm_magic.map(["add 1 and 2", "add 1 and 2"], tools=[add], max_tool_rounds=0)
+    assert [r.error_code for r in batch] == ["max_tool_rounds"] * 2
+    assert "after 0 rounds" in batch[0].error
+    glm_magic.batch.resume(batch)
+    assert [r.error_code for r in batch] == ["max_tool_rounds"] * 2
+    assert calls == [] and len(glm_server.requests) == 4
+    assert glm_server.requests[0].body["tools"][0]["function"]["name"] == "add"
 
 
 def test_a_429_storm_slows_the_batch_down_instead_of_failing_items(ip, glm_server):
@@ -176,6 +194,17 @@ def test_dry_run_counts_without_sending_or_needing_a_key(
     assert glm_server.requests == []
 
 
+def test_every_failure_counts_when_index_labels_repeat(ip, glm_server, capsys):
+    ip.user_ns["r_dupes"] = pd.Series(["a", "b", "c"], index=[0, 0, 0])
+    glm_server.queue(Fault("data_inspection_failed"), Reply(answer="fine"))
+    glm_server.queue(Fault("data_inspection_failed"))
+    cell(ip, capsys, "%%glm --each r_dupes -j 1 -o r_job\nSay {item}")
+    job = ip.user_ns["r_job"]
+    assert [(label, r.prompt) for label, r in job.failed] == [(0, "Say a"), (0, "Say c")]
+    assert job.failure_groups()[0][:2] == ("data_inspection_failed", 2)
+    assert "2 × data_inspection_failed" in job.summary()
+
+
 def test_text_progress_line_and_show_streams_the_first_item(ip, glm_server, capsys):
     run(ip, "r_words = ['one', 'two', 'three']")
     _, out, _ = cell(ip, capsys, "%%glm --each r_words --show 1\nSay {item}")
@@ -193,6 +222,7 @@ def test_mistakes_are_one_paragraph_and_send_nothing(ip, glm_server, capsys):
         ("%%glm --show 2\nhi", "only apply to a batch"),
         ("%%glm --resume r_map\nhi", "not a batch result"),
         ("%%glm --each [1] -c talk\n{item}", "cannot be combined"),
+        ("%%glm --each list(r_map) --raw\n{item}", "the same prompt for every item"),
     ]:
         _, _, err = cell(ip, capsys, source)
         assert err.startswith("UsageError:") and expected in err, (source, err)
@@ -201,6 +231,22 @@ def test_mistakes_are_one_paragraph_and_send_nothing(ip, glm_server, capsys):
 
 
 # -- interrupt and resume -------------------------------------------------------------
+
+
+def test_resume_refuses_the_options_it_would_not_use(ip, glm_server, capsys):
+    ip.user_ns["r_job"] = glm_magic.map(["one"])
+    glm_server.reset()
+    for source, ignored in [
+        ("%glm --resume r_job -m glm-4.5 --json -t 0.2", "-m, -t, --json"),
+        ("%%glm --each r_words --no-thinking --resume r_job -j 2\n{item}", "--no-thinking, --each"),
+    ]:
+        _, _, err = cell(ip, capsys, source)
+        assert err.startswith("UsageError: --resume NAME runs the unfinished items"), err
+        assert "takes only -j, --show, --quiet, --dry-run, -o" in err
+        assert f"remove {ignored}." in err
+    value, out, err = cell(ip, capsys, "%glm --resume r_job -j 2 --quiet --dry-run")
+    assert value is None and err == "" and "0 calls" in out
+    assert glm_server.requests == []
 
 
 def test_interrupt_keeps_what_finished_then_resume_runs_only_the_rest(ip, glm_server, capsys):

@@ -214,6 +214,22 @@ def test_help_is_real_help_listing_the_options(ip, capsys):
     assert "--no-thinking" in out
 
 
+def test_after_unload_and_reload_config_reaches_the_one_live_instance(ip, glm_server, capsys):
+    for command in ("unload_ext", "load_ext", "reload_ext"):
+        ip.run_line_magic(command, "glm_magic")
+    live = ip.magics_manager.registry["GLMMagics"]
+    assert [c for c in ip.configurables if type(c).__name__ == "GLMMagics"] == [live]
+    try:
+        run(ip, "%config GLMMagics.model = 'glm-4.5'")
+        assert live.model == "glm-4.5"
+        assert ip.run_line_magic("config", "GLMMagics.model") == "glm-4.5"
+        cell(ip, capsys, "%%glm\nhi")
+        assert body(glm_server)["model"] == "glm-4.5"
+    finally:
+        live.model = ""
+        live.retry_backoff = 0.01  # as the ip fixture leaves it for the tests after this one
+
+
 # -- the line magic ------------------------------------------------------------
 
 

@@ -6,7 +6,14 @@ import pytest
 
 from glm_magic.errors import GLMUsageError
 from glm_magic.models import MODELS, model_info
-from glm_magic.request import Options, Request, build_request, check_options
+from glm_magic.request import (
+    Options,
+    Request,
+    build_request,
+    check_options,
+    estimate_tokens,
+    message_tokens,
+)
 
 KNOWN = sorted(MODELS)
 
@@ -143,3 +150,19 @@ def test_options_split_from_keyword_arguments():
     options, rest = Options.from_kwargs({"model": "glm-4.5", "top_k": 3, "colour": "red"})
     assert (options.model, options.top_k) == ("glm-4.5", 3)
     assert rest == {"colour": "red"}
+
+
+def test_api_options_refuse_unknown_names_and_take_one_stop_text():
+    assert Options.from_api({"stop": "END", "seed": 1}, "complete") == Options(stop=["END"], seed=1)
+    with pytest.raises(TypeError, match=r"map\(\) got unknown options: colour"):
+        Options.from_api({"colour": "red"}, "map")
+
+
+def test_the_estimate_counts_cjk_characters_as_tokens_and_other_text_by_thirds():
+    assert estimate_tokens("") == 0
+    assert estimate_tokens("abcdef") == 2
+    assert estimate_tokens("abcdefg") == 3
+    assert estimate_tokens("你好世界") == 4
+    assert estimate_tokens("こんにちは, world") == 5 + 3
+    messages = [{"role": "user", "content": "abcdef"}, {"role": "assistant", "content": None}]
+    assert message_tokens(messages) == 2 + 4 + 0 + 4

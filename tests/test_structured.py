@@ -139,6 +139,25 @@ def test_the_python_api_takes_the_same_options(glm_env):
     assert result.data["messages"] == 1
 
 
+def test_a_batch_groups_bad_json_and_schema_mismatches_by_their_own_codes(glm_env):
+    glm_env.queue(
+        Reply(answer="Sorry, no JSON today."),
+        Reply(answer='{"name": "Ningbo"}'),
+        Reply(answer='{"name": "Wuxi"}'),
+        Reply(answer='{"name": "Wuxi", "population": 7400000}'),
+    )
+    batch = glm_magic.map(["a", "b", "c", "d"], concurrency=1, schema=City)
+    assert [r.error_code for r in batch] == [
+        "invalid_json",
+        "schema_mismatch",
+        "schema_mismatch",
+        None,
+    ]
+    groups = [(code, n) for code, n, _, _ in batch.failure_groups()]
+    assert groups == [("schema_mismatch", 2), ("invalid_json", 1)]
+    assert "× stop" not in batch.summary()
+
+
 # -- --schema ------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ checked for what the server received.
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 
@@ -171,6 +172,31 @@ def test_explain_this_error_is_one_cell(ip, glm_server, capsys):
     assert sent.endswith("KeyError: 'coffee'")
     assert "interactiveshell" not in sent and "UsageError" not in sent
     del ip.user_ns["prices"]
+
+
+def test_the_last_error_is_kept_as_text_not_with_what_its_frames_held(ip, glm_server, capsys):
+    """A traceback keeps every local of its frames alive (a DataFrame, a model): not here."""
+    run(
+        ip,
+        "import weakref as r_weakref\n"
+        "class r_Big: pass\n"
+        "r_refs = []\n"
+        "def r_fail():\n"
+        "    big = r_Big()\n"
+        "    r_refs.append(r_weakref.ref(big))\n"
+        "    raise ValueError('boom')\n"
+        "r_fail()",
+    )
+    run(ip, "1")
+    capsys.readouterr()
+    # What IPython itself keeps for %debug, let go as its debugger does.
+    ip.InteractiveTB.tb = None
+    sys.last_type = sys.last_value = sys.last_traceback = None
+    gc.collect()
+    assert ip.user_ns["r_refs"][0]() is None, "glm_magic kept the frames of the error alive"
+    cell(ip, capsys, "%%glm\n{_glm_last_error}")
+    assert "r_fail()" in prompt_sent(glm_server)
+    assert prompt_sent(glm_server).endswith("ValueError: boom")
 
 
 def test_a_notebook_variable_of_that_name_wins(ip, glm_server, capsys):
