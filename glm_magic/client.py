@@ -11,7 +11,9 @@ not reproduce.
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import random
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -86,11 +88,18 @@ class Client:
         """Close the connection pool (a batch's private client, when the batch ends)."""
         self._sdk.close()
 
-    def stream(self, request: Request, retry: RetryPolicy | None = None) -> Iterator[Event]:
+    def stream(
+        self,
+        request: Request,
+        retry: RetryPolicy | None = None,
+        stop: threading.Event | None = None,
+    ) -> Iterator[Event]:
         """Yield the events of one reply; always ends with ``Ended``.
 
         Closing the generator (or an exception from its consumer) closes the
-        HTTP response at once, so the server sees the connection go.
+        HTTP response at once, so the server sees the connection go. ``stop``
+        cuts a wait between retries short (a batch's worker threads get no
+        KeyboardInterrupt), so no request is sent after the user stopped.
         """
         import openai
 
@@ -118,7 +127,11 @@ class Client:
             delay = retry.delay(attempt, retry_after)
             attempt += 1
             yield Retrying(attempt, delay, failure.describe(), failure.status)
-            time.sleep(delay)
+            if stop is None:
+                time.sleep(delay)
+            elif stop.wait(delay):
+                yield Ended("interrupted", False, failure)
+                return
 
     def _read(self, sdk_stream: Any, model: str) -> Iterator[Event]:
         """Read one opened stream. Returns a failure only if it broke before any token."""
@@ -137,9 +150,7 @@ class Client:
                 choice = chunk.choices[0]
                 delta = choice.delta
                 if delta is not None:
-                    thinking = getattr(delta, "reasoning_content", None) or getattr(
-                        delta, "reasoning", None
-                    )
+                    thinking = _reasoning(delta)
                     if thinking:
                         got_token = True
                         yield ThinkingDelta(thinking)
@@ -219,11 +230,34 @@ _clients: dict[tuple[str, str, float], Client] = {}
 
 
 def get_client(base_url: str, api_key: str, *, timeout: float = 300.0) -> Client:
-    key = (base_url, api_key, timeout)
+    """The shared client for this endpoint and key.
+
+    The cache is keyed by a digest of the key, so the key itself is in no
+    dict a user might print; a client for a key that was replaced (``%glm
+    key``) is closed rather than kept.
+    """
+    digest = hashlib.sha256(api_key.encode()).hexdigest()
+    key = (base_url, digest, timeout)
     client = _clients.get(key)
     if client is None:
+        for old in [k for k in _clients if k[0] == base_url and k[1] != digest]:
+            _clients.pop(old).close()
         client = _clients[key] = Client(base_url, api_key, timeout=timeout)
     return client
+
+
+def _reasoning(delta: Any) -> str | None:
+    """The thinking in a delta: ``reasoning_content`` (DashScope) or ``reasoning`` (vLLM).
+
+    Neither is an OpenAI field, so pydantic 2 keeps them in ``model_extra``.
+    Reading that dict costs a tenth of ``getattr``, which goes through
+    pydantic's ``__getattr__`` and raises inside when the field is absent: about
+    2 µs per chunk, 2% of the kernel's time on a fast stream (benchmarks).
+    """
+    extra = getattr(delta, "model_extra", None)
+    if extra is None:  # pydantic 1: extra fields are plain attributes
+        return getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+    return extra.get("reasoning_content") or extra.get("reasoning")
 
 
 def _usage(raw: Any) -> Usage:

@@ -97,7 +97,7 @@ def _reply(
     stop: threading.Event | None,
 ) -> bool:
     """Stream one reply into the collector and the view; False when ``stop`` cut it short."""
-    events = client.stream(request, settings.retry)
+    events = client.stream(request, settings.retry, stop)
     try:
         for event in events:
             _emit(event, collector, view)

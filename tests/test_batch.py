@@ -319,3 +319,21 @@ def test_in_a_kernel_progress_is_one_widget_that_ends_as_markdown(glm_server_ses
     assert len(cell_run.of("comm_close")) == len(cell_run.of("comm_open"))
     result = cell_run.of("execute_result")[-1].content["data"]["text/plain"]
     assert "You said: Count 11" in result
+
+
+def test_stopping_a_batch_during_a_retry_wait_sends_nothing_more(glm_env):
+    glm_env.queue(Fault("rate_limit", retry_after=1.5))
+    main = threading.main_thread().ident
+
+    def interrupt_once_refused() -> None:
+        deadline = time.monotonic() + 10
+        while not glm_env.requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_refused, daemon=True).start()
+    results = glm_magic.map(["only item"], concurrency=1)
+    assert results[0].finish_reason == "interrupted"
+    time.sleep(1.6)
+    assert len(glm_env.requests) == 1, "the worker woke up and sent the request again"

@@ -370,3 +370,11 @@ def test_a_key_with_characters_no_header_can_carry_is_refused_before_sending(
     with pytest.raises(GLMUsageError, match="GLM_MAGIC_API_KEY has characters"):
         glm_magic.complete("hi")
     assert not glm_server.requests
+
+
+def test_the_shared_client_cache_never_holds_the_key_itself(ip, glm_server):
+    from glm_magic import client
+
+    glm_magic.complete("hi")
+    assert client._clients
+    assert SECRET not in repr(client._clients)
