@@ -83,9 +83,11 @@ class GLMResult:
 class Collector:
     """Folds a stream of events into a ``GLMResult``.
 
-    Text arrives as thousands of small deltas, so it is kept as lists of pieces
-    and joined once: appending to a str per token would copy the whole reply
-    each time.
+    Text arrives as thousands of small deltas, so it is kept as lists of pieces:
+    appending to a str per token would copy the whole reply each time. A piece
+    of a few characters costs about 60 bytes as a str of its own, so the pieces
+    are joined every ``COMPACT_AT``: a long reply then takes about its own size,
+    not 15 times it (benchmarks/RESULTS.md).
     """
 
     def __init__(self, model: str, prompt: str = "") -> None:
@@ -111,10 +113,10 @@ class Collector:
             if self.thinking_break and self.thinking:
                 self.thinking.append("\n\n")
             self.thinking_break = False
-            self.thinking.append(event.text)
+            _keep(self.thinking, event.text)
         elif isinstance(event, AnswerDelta):
             self._token()
-            self.answer.append(event.text)
+            _keep(self.answer, event.text)
         elif isinstance(event, ToolCallDelta):
             self._token()
             slot = self.tool_fragments.setdefault(
@@ -196,3 +198,12 @@ class Collector:
             prompt=self.prompt,
             tool_calls=list(self.calls),
         )
+
+
+COMPACT_AT = 4096
+
+
+def _keep(pieces: list[str], text: str) -> None:
+    pieces.append(text)
+    if len(pieces) >= COMPACT_AT:
+        pieces[:] = ["".join(pieces)]

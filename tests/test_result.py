@@ -7,7 +7,9 @@ import pickle
 import pytest
 
 import glm_magic
+from glm_magic.events import AnswerDelta, ThinkingDelta
 from glm_magic.render import bundle
+from glm_magic.result import COMPACT_AT, Collector
 from glm_magic.testing import Fault, Reply
 
 THINKING = "First, 6 x 7. That is 42 <not 41> & nothing else."
@@ -106,3 +108,15 @@ def test_a_result_is_plain_data_that_pickles(result):
         result.thinking,
         result.usage,
     )
+
+
+def test_a_long_reply_is_held_in_a_few_strings_not_one_per_token():
+    collector = Collector("glm-4.6")
+    for _ in range(3 * COMPACT_AT):
+        collector.add(ThinkingDelta("hmm "))
+    for i in range(COMPACT_AT + 5):
+        collector.add(AnswerDelta(f"{i} "))
+    assert len(collector.thinking) < COMPACT_AT and len(collector.answer) < COMPACT_AT
+    result = collector.result()
+    assert result.thinking == "hmm " * (3 * COMPACT_AT)
+    assert result.answer == "".join(f"{i} " for i in range(COMPACT_AT + 5))

@@ -786,3 +786,20 @@ def test_command_line_serves_until_interrupted():
             process.wait()
         process.stdout.close()
         process.stderr.close()
+
+
+def test_record_sends_keeps_when_each_chunk_left_for_latency_measurements(glm_server, client):
+    assert glm_server.sends == [], "off by default: nothing is kept"
+    glm_server.record_sends = True
+    glm_server.queue(Reply(thinking="abcdefgh", answer="ijkl", chunk_chars=4, delay=0.02))
+    started = time.time()
+    list(stream(client))
+    sends = glm_server.sends
+    deltas = [c["choices"][0]["delta"] for _, c in sends if c.get("choices")]
+    texts = [d.get("reasoning_content") or d.get("content") for d in deltas]
+    assert [t for t in texts if t] == ["abcd", "efgh", "ijkl"]
+    times = [t for t, _ in sends]
+    assert started <= times[0] and times == sorted(times)
+    assert times[-1] - times[0] >= 0.06, "each chunk is stamped as it is written, not all at once"
+    glm_server.reset()
+    assert glm_server.sends == [] and glm_server.record_sends is False

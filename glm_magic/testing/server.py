@@ -471,6 +471,7 @@ class FakeDashScope:
         self._initial_reasoning_field = reasoning_field
         #: Keep ``(time.time(), chunk)`` for every SSE chunk written (see :attr:`sends`).
         self.record_sends = record_sends
+        self._initial_record_sends = record_sends
         self._sends: list[tuple[float, dict[str, Any] | str]] = []
         self._requested_port = port
         self._port: int | None = None
@@ -626,7 +627,7 @@ class FakeDashScope:
         return self._disconnected.wait(timeout)
 
     def reset(self) -> None:
-        """Forget queue, requests and counters; restore the latency and reasoning field."""
+        """Forget queue, requests, sends and counters; restore the constructor's settings."""
         with self._lock:
             self._queue.clear()
             self._requests.clear()
@@ -636,6 +637,7 @@ class FakeDashScope:
         self._disconnected.clear()
         self.default_latency = self._initial_latency
         self.reasoning_field = self._initial_reasoning_field
+        self.record_sends = self._initial_record_sends
 
     # -- used by the request handler -------------------------------------------
 

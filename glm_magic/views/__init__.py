@@ -32,11 +32,12 @@ class Coalescer:
     ``interval`` after the last write), or once ``max_delay`` has passed, or
     when the pane changes, so thinking and answer never interleave out of
     order. A fast stream is then shown every ``interval`` in big pieces, a
-    slow one every ``max_delay``, and traffic stays within a small factor of
-    the text at any speed.
+    slow one every ``max_delay``. ``max_delay`` is what a token can wait
+    before it is sent: 80 ms keeps the 95th percentile under 100 ms
+    (benchmarks/RESULTS.md), so a slow stream still looks live.
     """
 
-    def __init__(self, interval: float, batch: int = 1024, max_delay: float = 0.25) -> None:
+    def __init__(self, interval: float, batch: int = 1024, max_delay: float = 0.08) -> None:
         self.interval = interval
         self.batch = batch
         self.max_delay = max(interval, max_delay)
