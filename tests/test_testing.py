@@ -803,3 +803,20 @@ def test_record_sends_keeps_when_each_chunk_left_for_latency_measurements(glm_se
     assert times[-1] - times[0] >= 0.06, "each chunk is stamped as it is written, not all at once"
     glm_server.reset()
     assert glm_server.sends == [] and glm_server.record_sends is False
+
+
+def test_a_connection_left_open_before_reset_is_not_counted_as_the_new_work(glm_server):
+    earlier = socket.create_connection(("127.0.0.1", glm_server.port))
+    try:
+        deadline = time.monotonic() + 5
+        while glm_server.open_connections < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        glm_server.reset()
+        with socket.create_connection(("127.0.0.1", glm_server.port)):
+            deadline = time.monotonic() + 5
+            while glm_server.total_connections < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert glm_server.open_connections == 2
+            assert glm_server.max_open_connections == 1
+    finally:
+        earlier.close()

@@ -482,6 +482,7 @@ class FakeDashScope:
         self._queue: deque[Reply | Fault] = deque()
         self._requests: list[RecordedRequest] = []
         self._connections: dict[Any, threading.Thread] = {}
+        self._earlier: set[Any] = set()
         self._disconnected = threading.Event()
         self._active = 0
         self._reset_counters()
@@ -579,11 +580,14 @@ class FakeDashScope:
 
     @property
     def max_open_connections(self) -> int:
-        """The most TCP connections open at once since start or :meth:`reset`.
+        """The most TCP connections open at once among those accepted since start or
+        :meth:`reset`.
 
         Counted when a connection is accepted, leaving out connections the client
-        has already closed but whose server thread has not yet noticed: how many
-        sockets the client holds, not how fast this server cleans up.
+        has already closed but whose server thread has not yet noticed (how many
+        sockets the client holds, not how fast this server cleans up), and those
+        already open at the reset: an earlier client's idle keep-alive socket is
+        not the work being measured.
         """
         with self._lock:
             return self._max_open
@@ -633,7 +637,7 @@ class FakeDashScope:
             self._requests.clear()
             self._sends.clear()
             self._reset_counters()
-            self._max_open = len(self._connections) - _closed_by_peer(list(self._connections))
+            self._earlier = set(self._connections)
         self._disconnected.clear()
         self.default_latency = self._initial_latency
         self.reasoning_field = self._initial_reasoning_field
@@ -651,12 +655,14 @@ class FakeDashScope:
         with self._lock:
             self._connections[sock] = thread
             self._total_connections += 1
-            held = len(self._connections) - _closed_by_peer(list(self._connections))
+            mine = [c for c in self._connections if c not in self._earlier]
+            held = len(mine) - _closed_by_peer(mine)
             self._max_open = max(self._max_open, held)
 
     def _connection_closed(self, sock: Any) -> None:
         with self._lock:
             self._connections.pop(sock, None)
+            self._earlier.discard(sock)
 
     def _sent(self, chunk: dict[str, Any] | str) -> None:
         with self._lock:
