@@ -152,3 +152,11 @@ def test_the_key_typed_at_the_glm_key_prompt_is_used_and_never_shown(glm_server)
     assert "Keyed." in run.text()
     assert "%glm key" in config.text()
     assert glm_server.api_key not in config.text() + run.text()
+
+
+def test_the_status_clock_keeps_moving_while_waiting_for_the_first_token(kernel, glm_server):
+    glm_server.queue(Reply(answer="late", first_delay=1.6))
+    run = kernel.execute("%%glm --no-thinking\nTake a moment.")
+    states = [m.content["data"]["state"] for m in run.of("comm_msg")]
+    waiting = [s["value"] for s in states if "waiting for the first token" in s.get("value", "")]
+    assert len(waiting) >= 3, waiting

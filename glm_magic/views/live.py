@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from ..events import (
     Retrying,
     Started,
     ThinkingDelta,
+    ToolCallDelta,
     ToolCallDone,
     ToolCallStarted,
     UsageReport,
@@ -66,6 +68,16 @@ class WidgetView:
         self.box = w.VBox([self.status, self.answer], layout=self.layout)
         self.capturing: Any = None
         self.handle = display(self.box, display_id=True)
+        self.done = threading.Event()
+        threading.Thread(target=self._tick, name="glm-status", daemon=True).start()
+
+    def _tick(self) -> None:
+        """Keep the status line's clock moving while nothing arrives (waiting for
+        the first token, a tool running): the stream itself refreshes it otherwise."""
+        while not self.done.wait(STATUS_INTERVAL):
+            now = time.monotonic()
+            if now - self.last_status >= STATUS_INTERVAL:
+                self._refresh(now)
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, ThinkingDelta):
@@ -83,6 +95,9 @@ class WidgetView:
         elif isinstance(event, Started):
             self.earlier_tokens = self.tokens or 0
             self._phase("waiting for the first token")
+        elif isinstance(event, ToolCallDelta):
+            if event.name:
+                self._phase(f"asking for {event.name}")
         elif isinstance(event, ToolCallStarted):
             # The tool runs with nothing capturing, so its own prints go to the cell.
             self._write(self.coalescer.take())
@@ -165,6 +180,7 @@ class WidgetView:
     def finish(self, result: GLMResult, *, keep: bool = True) -> None:
         """Final flush, then swap the widgets for the static rendering (or for nothing,
         when the caller displays the result itself)."""
+        self.done.set()
         self._write(self.coalescer.take())
         self._release()
         self.handle.update(bundle(result) if keep else {"text/plain": ""}, raw=True)
