@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from . import defaults
 from .errors import redact
 from .events import (
     AnswerDelta,
@@ -40,8 +41,8 @@ MAX_RETRY_AFTER = 60.0
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 3
-    backoff: float = 0.5
+    attempts: int = defaults.MAX_RETRIES
+    backoff: float = defaults.RETRY_BACKOFF
     max_backoff: float = 8.0
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
@@ -59,7 +60,7 @@ class Client:
         base_url: str,
         api_key: str,
         *,
-        timeout: float = 300.0,
+        timeout: float = defaults.TIMEOUT,
         max_connections: int | None = None,
     ) -> None:
         """``max_connections`` caps the pool, so N threads never hold more than N sockets."""
@@ -229,7 +230,7 @@ class Client:
 _clients: dict[tuple[str, str, float], Client] = {}
 
 
-def get_client(base_url: str, api_key: str, *, timeout: float = 300.0) -> Client:
+def get_client(base_url: str, api_key: str, *, timeout: float) -> Client:
     """The shared client for this endpoint and key.
 
     The cache is keyed by a digest of the key, so the key itself is in no

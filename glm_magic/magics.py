@@ -22,6 +22,7 @@ from IPython.display import display
 from IPython.utils.process import arg_split
 from traitlets import Enum, Float, Int, Unicode
 
+from . import defaults
 from .errors import GLMUsageError
 from .models import models_table
 
@@ -135,21 +136,25 @@ class GLMMagics(Magics):
         "",
         help="OpenAI-compatible endpoint. Empty: $GLM_MAGIC_BASE_URL, else DashScope (China).",
     ).tag(config=True)
-    timeout = Float(300.0, help="Seconds to wait for the next piece of a reply.").tag(config=True)
+    timeout = Float(defaults.TIMEOUT, help="Seconds to wait for the next piece of a reply.").tag(
+        config=True
+    )
     max_retries = Int(
-        3, help="Times a request refused with 429/5xx, or cut before its first token, is resent."
+        defaults.MAX_RETRIES,
+        help="Times a request refused with 429/5xx, or cut before its first token, is resent.",
     ).tag(config=True)
     retry_backoff = Float(
-        0.5, help="First wait between retries in seconds; doubles each time (Retry-After wins)."
+        defaults.RETRY_BACKOFF,
+        help="First wait between retries in seconds; doubles each time (Retry-After wins).",
     ).tag(config=True)
     update_interval = Float(
-        0.08,
+        defaults.UPDATE_INTERVAL,
         help="Shortest time between two live text updates (0.08 s: with the status line, "
         "at most 20 messages per second). Below 0.08 s, text is also batched by size, "
         "and shown at the latest 0.08 s after it arrives.",
     ).tag(config=True)
     value_budget = Int(
-        4000,
+        defaults.VALUE_BUDGET,
         min=200,
         help=(
             "Most characters one {value} adds to a prompt: DataFrames, Series and arrays "
@@ -158,7 +163,7 @@ class GLMMagics(Magics):
         ),
     ).tag(config=True)
     max_tool_rounds = Int(
-        5,
+        defaults.MAX_TOOL_ROUNDS,
         min=0,
         help="With --tools: most rounds of function calls before the model must answer.",
     ).tag(config=True)

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import defaults
 from .client import RetryPolicy
 from .errors import GLMUsageError, MissingKeyError, mask_key
 from .models import CHINA_ENDPOINT, DEFAULT_MODEL
@@ -42,11 +43,11 @@ session_key = _SessionKey()
 class Settings:
     model: str = DEFAULT_MODEL
     base_url: str = CHINA_ENDPOINT
-    timeout: float = 300.0
+    timeout: float = defaults.TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    update_interval: float = 0.08
+    update_interval: float = defaults.UPDATE_INTERVAL
     display: str = "auto"
-    max_tool_rounds: int = 5
+    max_tool_rounds: int = defaults.MAX_TOOL_ROUNDS
 
     def api_key(self) -> str:
         """The key to send, from ``%glm key`` or the environment; raises if there is none."""

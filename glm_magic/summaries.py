@@ -17,7 +17,9 @@ import sys
 import traceback
 from typing import Any
 
-DEFAULT_BUDGET = 4000
+from . import defaults
+
+DEFAULT_BUDGET = defaults.VALUE_BUDGET
 MAX_ROWS = 20
 MAX_COLUMNS = 20
 MAX_CELL = 40

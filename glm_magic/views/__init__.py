@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Protocol
 
+from .. import defaults
+
 if TYPE_CHECKING:
     from ..events import Event
     from ..result import GLMResult
@@ -37,7 +39,9 @@ class Coalescer:
     (benchmarks/RESULTS.md), so a slow stream still looks live.
     """
 
-    def __init__(self, interval: float, batch: int = 1024, max_delay: float = 0.08) -> None:
+    def __init__(
+        self, interval: float, batch: int = 1024, max_delay: float = defaults.MAX_DELAY
+    ) -> None:
         self.interval = interval
         self.batch = batch
         self.max_delay = max(interval, max_delay)

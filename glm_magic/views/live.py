@@ -42,7 +42,7 @@ STATUS_INTERVAL = 0.5
 
 
 class WidgetView:
-    def __init__(self, model: str, interval: float = 0.08) -> None:
+    def __init__(self, model: str, interval: float) -> None:
         import ipywidgets as w
         from IPython.display import display
 

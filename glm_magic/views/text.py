@@ -24,7 +24,7 @@ HEADINGS = {"thinking": "Thinking:\n", "answer": "Answer:\n"}
 
 
 class TextView:
-    def __init__(self, model: str, interval: float = 0.08) -> None:
+    def __init__(self, model: str, interval: float) -> None:
         self.model = model
         self.coalescer = Coalescer(interval)
         self.last: str | None = None
