@@ -499,10 +499,16 @@ def test_a_cell_without_tools_runs_nothing(ip, glm_server, capsys, tools):
     assert "tools" not in glm_server.requests[0].body
 
 
+@pytest.fixture
+def two_tool_rounds(ip):
+    ip.run_line_magic("config", "GLMMagics.max_tool_rounds = 2")
+    yield
+    ip.run_line_magic("config", "GLMMagics.max_tool_rounds = 5")
+
+
 def test_max_tool_rounds_stops_the_loop_with_a_clear_error(
-    ip, glm_server, capsys, tools, monkeypatch
+    ip, glm_server, capsys, tools, two_tool_rounds
 ):
-    monkeypatch.setattr(ip.magics_manager.registry["GLMMagics"], "max_tool_rounds", 2)
     glm_server.queue(
         *[Reply(answer=f"Step {i}.", tool_calls=[tool_call("add", a=i, b=i)]) for i in range(3)]
     )
