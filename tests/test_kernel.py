@@ -113,7 +113,9 @@ def test_a_saved_notebook_shows_the_result_without_widgets_or_key(glm_server_ses
         nbformat.v4.new_code_cell("%%glm -o r\nSay something."),
     ]
     env = {"GLM_MAGIC_BASE_URL": server.base_url, "GLM_MAGIC_API_KEY": server.api_key}
-    NotebookClient(nb, kernel_name="python3").execute(env={**os.environ, **env})
+    NotebookClient(nb, kernel_name="python3", timeout=120, startup_timeout=120).execute(
+        env={**os.environ, **env}
+    )
     path = tmp_path / "saved.ipynb"
     nbformat.write(nb, path)
     saved = nbformat.read(path, as_version=4)
