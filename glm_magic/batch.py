@@ -11,7 +11,8 @@ socket; the CPU that remains (the openai SDK building each request and parsing
 each chunk, a few milliseconds per call) is what keeps a batch above its ideal
 time (see ``benchmarks/bench_batch.py``). The workers share one client whose
 connection pool is capped at their number, so the batch never holds more
-sockets than it has workers; it is closed when the batch ends.
+sockets than it has workers; it is kept for the next batch of that size, as
+building a client costs a third of a second.
 
 Memory: results are plain ``GLMResult`` dataclasses. No widget per item, and
 no SDK or HTTP object outlives the item it served.
@@ -41,7 +42,7 @@ from queue import Empty, SimpleQueue
 from typing import Any
 
 from . import runner, structured
-from .client import Client
+from .client import Client, get_client
 from .errors import GLMUsageError
 from .events import AnswerDelta, Event, Retrying, StreamError, ThinkingDelta, Usage
 from .interpolate import interpolate
@@ -561,7 +562,6 @@ class _BatchRun:
         self.lock = threading.Lock()
         self.delivered: set[int] = set()
         self.closed = False
-        self.abandoned = False
         self.progress = BatchProgress(len(positions), concurrency=concurrency)
         shown = positions[:show] if display != "none" else []
         self.shown: dict[int, SimpleQueue[Event]] = {p: SimpleQueue() for p in shown}
@@ -614,9 +614,6 @@ class _BatchRun:
         with self.lock:
             self.alive -= 1
             last = self.alive == 0
-            close_client = last and self.abandoned
-        if close_client and self.client is not None:
-            self.client.close()
         if last:
             self.all_done.set()
 
@@ -630,7 +627,7 @@ class _BatchRun:
         view: ProgressView | None = None
         live: View | None = None
         try:
-            self.client = Client(
+            self.client = get_client(
                 self.settings.base_url,
                 self.settings.api_key(),
                 timeout=self.settings.timeout,
@@ -702,7 +699,6 @@ class _BatchRun:
         """Stop taking results; whatever did not arrive is marked interrupted."""
         with self.lock:
             self.closed = True
-            self.abandoned = self.alive > 0
             missing = [p for p in self.positions if p not in self.delivered]
         for position in missing:
             self.batch[position] = _failure(
@@ -715,8 +711,6 @@ class _BatchRun:
         self.batch.wall_time += time.monotonic() - started
         self.batch.rate_limited += self.limit.refusals
         self.batch.lowest_concurrency = min(self.batch.lowest_concurrency, self.limit.lowest)
-        if not self.abandoned and self.client is not None:
-            self.client.close()
 
 
 @dataclass(frozen=True)

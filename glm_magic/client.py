@@ -86,7 +86,7 @@ class Client:
         return f"<glm_magic.Client {self._sdk.base_url}>"
 
     def close(self) -> None:
-        """Close the connection pool (a batch's private client, when the batch ends)."""
+        """Close the connection pool (a client for a key that was replaced)."""
         self._sdk.close()
 
     def stream(
@@ -227,23 +227,29 @@ class Client:
         )
 
 
-_clients: dict[tuple[str, str, float], Client] = {}
+_clients: dict[tuple[str, str, float, int | None], Client] = {}
 
 
-def get_client(base_url: str, api_key: str, *, timeout: float) -> Client:
-    """The shared client for this endpoint and key.
+def get_client(
+    base_url: str, api_key: str, *, timeout: float, max_connections: int | None = None
+) -> Client:
+    """The shared client for this endpoint, key and pool size.
 
-    The cache is keyed by a digest of the key, so the key itself is in no
-    dict a user might print; a client for a key that was replaced (``%glm
-    key``) is closed rather than kept.
+    Shared because building one costs a third of a second (the TLS context
+    loads the CA store): a batch of a few seconds would spend a tenth of its
+    time on it. The cache is keyed by a digest of the key, so the key itself
+    is in no dict a user might print; a client for a key that was replaced
+    (``%glm key``) is closed rather than kept.
     """
     digest = hashlib.sha256(api_key.encode()).hexdigest()
-    key = (base_url, digest, timeout)
+    key = (base_url, digest, timeout, max_connections)
     client = _clients.get(key)
     if client is None:
         for old in [k for k in _clients if k[0] == base_url and k[1] != digest]:
             _clients.pop(old).close()
-        client = _clients[key] = Client(base_url, api_key, timeout=timeout)
+        client = _clients[key] = Client(
+            base_url, api_key, timeout=timeout, max_connections=max_connections
+        )
     return client
 
 
