@@ -6,10 +6,16 @@ fixture, registered as a ``pytest11`` entry point), exactly as users get it.
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from glm_magic.settings import session_key
+from glm_magic.testing.kernel import KernelSession
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +46,27 @@ def ip(shell, glm_server, monkeypatch):
 def run(shell: InteractiveShell, source: str):
     """Run a cell as a user would; returns IPython's ExecutionResult."""
     return shell.run_cell(source, store_history=True)
+
+
+@pytest.fixture(scope="module")
+def kernel(glm_server_session):
+    """A real ipykernel with the extension loaded, talking to the session's fake provider."""
+    env = {
+        "GLM_MAGIC_BASE_URL": glm_server_session.base_url,
+        "GLM_MAGIC_API_KEY": glm_server_session.api_key,
+    }
+    with KernelSession(env) as session:
+        assert session.execute("%load_ext glm_magic").ok
+        yield session
+
+
+@contextmanager
+def interrupt_after(seconds: float) -> Iterator[None]:
+    """Press Ctrl-C (a real SIGINT to the main thread) ``seconds`` into the block."""
+    main = threading.main_thread().ident
+    timer = threading.Timer(seconds, signal.pthread_kill, (main, signal.SIGINT))
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()

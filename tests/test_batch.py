@@ -16,7 +16,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import run
+from conftest import interrupt_after, run
 
 import glm_magic
 from glm_magic import BatchResult, GLMResult
@@ -258,14 +258,9 @@ def test_interrupt_keeps_what_finished_then_resume_runs_only_the_rest(ip, glm_se
     fast = [Reply(answer="quick") for _ in range(4)]
     slow = [Reply(answer="slow " * 40, chunk_chars=5, delay=0.05) for _ in range(8)]
     glm_server.queue(*fast, *slow)
-    main = threading.main_thread().ident
-    timer = threading.Timer(0.6, signal.pthread_kill, (main, signal.SIGINT))
     started = time.monotonic()
-    timer.start()
-    try:
+    with interrupt_after(0.6):
         _, out, err = cell(ip, capsys, "%%glm --each r_items -j 4 -o r_job --quiet\n{item}")
-    finally:
-        timer.cancel()
     assert time.monotonic() - started < 3, "the slow streams were cut, not waited for"
     assert "Traceback" not in err
     job = ip.user_ns["r_job"]

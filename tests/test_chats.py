@@ -15,7 +15,6 @@ from conftest import run
 from glm_magic import chats
 from glm_magic.result import GLMResult
 from glm_magic.testing import Fault, Reply
-from glm_magic.testing.kernel import KernelSession
 
 
 @pytest.fixture
@@ -383,17 +382,6 @@ def test_export_overwrites_only_its_own_files(chat, glm_server, capsys, tmp_path
 
 
 # -- in a real kernel ------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def kernel(glm_server_session):
-    env = {
-        "GLM_MAGIC_BASE_URL": glm_server_session.base_url,
-        "GLM_MAGIC_API_KEY": glm_server_session.api_key,
-    }
-    with KernelSession(env) as session:
-        assert session.execute("%load_ext glm_magic").ok
-        yield session
 
 
 def test_in_a_kernel_the_front_ends_cell_id_identifies_the_cell(kernel, glm_server):

@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from conftest import run
+from conftest import interrupt_after, run
 
 import glm_magic
 from glm_magic import GLMUsageError, Usage
@@ -283,14 +283,9 @@ def test_interrupting_a_slow_stream_keeps_the_partial_answer_and_closes_the_conn
     cell(ip, capsys, "%%glm --quiet\nwarm up")  # the first request imports openai
     glm_server.reset()
     glm_server.queue(Reply(thinking="hmm " * 5, answer="word " * 200, chunk_chars=5, delay=0.05))
-    main = threading.main_thread().ident
-    timer = threading.Timer(0.5, signal.pthread_kill, (main, signal.SIGINT))
     started = time.monotonic()
-    timer.start()
-    try:
+    with interrupt_after(0.5):
         out, _, result = cell(ip, capsys, "%%glm\nTalk for a while.")
-    finally:
-        timer.cancel()
     assert time.monotonic() - started < 3  # the 10 s stream was cut short
     assert result.finish_reason == "interrupted"
     assert result.complete is False

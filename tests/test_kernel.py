@@ -10,7 +10,6 @@ import os
 import time
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 from glm_magic.testing import Reply
@@ -19,17 +18,6 @@ from glm_magic.testing.kernel import KernelSession
 
 def words(n: int, word: str) -> str:
     return " ".join(f"{word}{i % 97}" for i in range(n))
-
-
-@pytest.fixture(scope="module")
-def kernel(glm_server_session):
-    env = {
-        "GLM_MAGIC_BASE_URL": glm_server_session.base_url,
-        "GLM_MAGIC_API_KEY": glm_server_session.api_key,
-    }
-    with KernelSession(env) as session:
-        assert session.execute("%load_ext glm_magic").ok
-        yield session
 
 
 def test_the_live_view_is_one_widget_box_with_thinking_and_answer_panes(kernel, glm_server):
