@@ -396,7 +396,11 @@ class GLMMagics(Magics):
         try:
             return eval(expression, self.shell.user_ns)
         except Exception as exc:
-            msg = f"--each {expression}: {type(exc).__name__}: {exc}. Fix the expression."
+            msg = (
+                f"--each {expression}: {type(exc).__name__}: {exc}. Fix the expression; "
+                "one with quotes or spaces must itself be quoted, as in "
+                "--each \"['a', 'b']\", or name a variable."
+            )
             raise GLMUsageError(msg) from None
 
     def _schema(self, name: str | None) -> Any:
