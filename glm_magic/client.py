@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import importlib
 import random
 import threading
 import time
@@ -139,6 +140,7 @@ class Client:
         import openai
 
         request_id = sdk_stream.response.headers.get("x-request-id")
+        broken = (openai.APIConnectionError, _transport_error(sdk_stream.response))
         yield Started(model, request_id)
         finish_reason: str | None = None
         got_token = False
@@ -170,7 +172,7 @@ class Client:
                             )
                 if choice.finish_reason:
                     finish_reason = choice.finish_reason
-        except openai.APIConnectionError as exc:
+        except broken as exc:
             failure = self._connection_error(exc, request_id)
             if not got_token:
                 return failure
@@ -220,8 +222,9 @@ class Client:
     def _connection_error(self, exc: Any, request_id: str | None = None) -> StreamError:
         cause = exc.__cause__ or exc.__context__
         detail = f": {cause}" if cause else ""
+        message = getattr(exc, "message", None) or f"Connection error ({type(exc).__name__})"
         return StreamError(
-            redact(f"{exc.message.rstrip('.')}{detail}", self._key),
+            redact(f"{message.rstrip('.')}{detail}", self._key),
             code="connection_error",
             request_id=request_id,
         )
@@ -251,6 +254,19 @@ def get_client(
             base_url, api_key, timeout=timeout, max_connections=max_connections
         )
     return client
+
+
+def _transport_error(response: Any) -> type[Exception]:
+    """The HTTP library's own error for a connection that broke mid-body.
+
+    openai 1.x lets it escape a stream's iteration unwrapped (newer SDKs wrap it
+    in ``APIConnectionError``); the library is httpx or httpx2 depending on the
+    SDK, so it is found from the response the SDK returned.
+    """
+    import openai
+
+    library = importlib.import_module(type(response).__module__.split(".")[0])
+    return getattr(library, "TransportError", openai.APIConnectionError)
 
 
 def _reasoning(delta: Any) -> str | None:

@@ -316,7 +316,8 @@ def test_a_hundred_cells_do_not_grow_threads_or_connections(ip, capsys, monkeypa
         monkeypatch.setenv("GLM_MAGIC_BASE_URL", server.base_url)
         for _ in range(3):
             cell(ip, capsys, "%%glm --quiet\nwarm up")
-        assert wait_until(lambda: server.open_connections == 0)
+        # An SDK that reads each stream to its end keeps one connection for reuse.
+        assert wait_until(lambda: server.open_connections <= 1)
         threads = threading.active_count()
         server.reset()
         for i in range(100):
