@@ -68,8 +68,11 @@ class GLMResult:
 
     def __repr__(self) -> str:
         preview = self.answer if len(self.answer) <= 60 else self.answer[:57] + "..."
-        state = self.finish_reason if self.complete else f"{self.finish_reason}, incomplete"
-        return f"<GLMResult {self.model} ({state}) {self.usage.total_tokens} tokens: {preview!r}>"
+        state = self.finish_reason
+        if not self.complete and state not in ("interrupted", "incomplete", "error"):
+            state += ", incomplete"
+        tokens = self.usage.total_tokens
+        return f"<GLMResult {self.model} ({state}) {tokens} tokens: {preview!r}>"
 
     def _repr_markdown_(self) -> str:
         from .render import markdown
