@@ -821,10 +821,16 @@ def test_a_connection_left_open_before_reset_is_not_counted_as_the_new_work(glm_
         while glm_server.open_connections <= before and time.monotonic() < deadline:
             time.sleep(0.01)
         glm_server.reset()
-        with socket.create_connection(("127.0.0.1", glm_server.port)):
-            deadline = time.monotonic() + 5
-            while glm_server.total_connections < 1 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert glm_server.max_open_connections == 1
+        fresh = http.client.HTTPConnection("127.0.0.1", glm_server.port, timeout=5)
+        body = {"model": "glm-4.6", "messages": [{"role": "user", "content": "hi"}]}
+        fresh.request(
+            "POST",
+            "/compatible-mode/v1/chat/completions",
+            json.dumps({**body, "stream": True}),
+            {"Authorization": f"Bearer {glm_server.api_key}"},
+        )
+        fresh.getresponse().read()
+        fresh.close()
+        assert glm_server.max_open_connections == 1
     finally:
         earlier.close()

@@ -583,11 +583,13 @@ class FakeDashScope:
         """The most TCP connections open at once among those accepted since start or
         :meth:`reset`.
 
-        Counted when a connection is accepted, leaving out connections the client
-        has already closed but whose server thread has not yet noticed (how many
+        Counted when a request arrives, leaving out connections the client has
+        already closed but whose server thread has not yet noticed (how many
         sockets the client holds, not how fast this server cleans up), and those
         already open at the reset: an earlier client's idle keep-alive socket is
-        not the work being measured.
+        not the work being measured. Counting at accept instead would catch an
+        HTTP pool that connects a split second before it closes the socket whose
+        slot it reused.
         """
         with self._lock:
             return self._max_open
@@ -655,9 +657,6 @@ class FakeDashScope:
         with self._lock:
             self._connections[sock] = thread
             self._total_connections += 1
-            mine = [c for c in self._connections if c not in self._earlier]
-            held = len(mine) - _closed_by_peer(mine)
-            self._max_open = max(self._max_open, held)
 
     def _connection_closed(self, sock: Any) -> None:
         with self._lock:
@@ -671,6 +670,9 @@ class FakeDashScope:
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(request)
+            mine = [c for c in self._connections if c not in self._earlier]
+            held = len(mine) - _closed_by_peer(mine)
+            self._max_open = max(self._max_open, held)
 
     def _next_item(self) -> Reply | Fault | None:
         with self._lock:
