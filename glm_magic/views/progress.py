@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from . import widgets_available
 
 if TYPE_CHECKING:
-    from ..batch import BatchProgress
+    from ..scheduler import BatchProgress
 
 #: Progress changes slowly; four updates a second is plenty.
 INTERVAL = 0.25
