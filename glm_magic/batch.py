@@ -405,9 +405,7 @@ def start(
         index=items.index if items else None,
         concurrency=concurrency,
     )
-    positions = list(range(len(batch)))
-    BatchRun(batch, positions, settings, concurrency=concurrency, display=display, show=show).go()
-    return batch
+    return rerun(batch, settings, concurrency=concurrency, display=display, show=show)
 
 
 def rerun(
@@ -418,7 +416,7 @@ def rerun(
     display: str = "none",
     show: int = 0,
 ) -> BatchResult:
-    """Run the items of ``batch`` that did not succeed again, in place; returns ``batch``."""
+    """Run the items of ``batch`` that did not succeed (all of a new one), in place."""
     concurrency = concurrency or batch.concurrency
     _check_concurrency(concurrency)
     positions = batch.pending
