@@ -186,9 +186,13 @@ class _Worker:
 
     def on_event(self, event: Event) -> None:
         r = self.owner
-        if isinstance(event, ThinkingDelta | AnswerDelta):
+        if isinstance(event, (ThinkingDelta, AnswerDelta)):
+            # The per-token path: count it, pass it on only for a --show item.
             self.live_tokens += 1
-        elif isinstance(event, Retrying | StreamError) and event.status == 429:
+            if r.shown and self.position in r.shown:
+                r.shown[self.position].put(event)
+            return
+        if isinstance(event, (Retrying, StreamError)) and event.status == 429:
             if self.epoch is not None:
                 r.limit.rate_limited(self.epoch)
             if isinstance(event, Retrying) and self.epoch is not None:
