@@ -834,3 +834,19 @@ def test_a_connection_left_open_before_reset_is_not_counted_as_the_new_work(glm_
         assert glm_server.max_open_connections == 1
     finally:
         earlier.close()
+
+
+def test_sockets_the_client_closed_are_not_counted_as_held():
+    from glm_magic.testing.server import _closed_by_peer
+
+    pairs = [socket.socketpair() for _ in range(4)]
+    quiet, peer_gone, closed_here, sent_more = (server_side for server_side, _ in pairs)
+    pairs[1][1].close()
+    closed_here.close()
+    pairs[3][1].sendall(b"POST /next")
+    try:
+        assert _closed_by_peer([quiet, peer_gone, closed_here, sent_more]) == 2
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()

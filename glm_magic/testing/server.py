@@ -415,21 +415,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _closed_by_peer(sockets: list[Any]) -> int:
-    """How many of ``sockets`` the client has closed (readable, and at end of stream).
+    """How many of ``sockets`` the client has closed (at end of stream, reset, or
+    already closed here).
 
-    The peek never waits (another thread may read the socket between the select
-    and the peek); where it cannot be made non-blocking, nothing is left out.
+    Each socket is peeked without waiting, one by one, so a handler thread that
+    reads or closes one of them meanwhile changes only that socket's answer;
+    where a peek cannot be made non-blocking, nothing is left out.
     """
     dontwait = getattr(socket, "MSG_DONTWAIT", 0)
     if not dontwait:
         return 0
-    alive = [sock for sock in sockets if sock.fileno() >= 0]
-    closed = len(sockets) - len(alive)
-    try:
-        readable, _, _ = select.select(alive, [], [], 0)
-    except (OSError, ValueError):
-        return closed
-    for sock in readable:
+    closed = 0
+    for sock in sockets:
         try:
             closed += sock.recv(1, socket.MSG_PEEK | dontwait) == b""
         except BlockingIOError:
