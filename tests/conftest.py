@@ -18,6 +18,21 @@ from glm_magic.settings import session_key
 from glm_magic.testing.kernel import KernelSession
 
 
+@pytest.fixture(scope="session", autouse=True)
+def ctrl_c_interrupts() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt here and in the processes the tests start.
+
+    A shell starts background jobs (``pytest &``, some CI runners) with SIGINT
+    ignored, and children inherit that; the interrupt tests would then test
+    nothing.
+    """
+    before = signal.getsignal(signal.SIGINT)
+    if before is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.fixture(scope="session")
 def shell() -> InteractiveShell:
     shell = InteractiveShell.instance()
