@@ -42,11 +42,11 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     from .magics import GLMMagics
-    from .summaries import last_error
 
     ipython.register_magics(GLMMagics)
-    if last_error not in ipython.events.callbacks["post_run_cell"]:
-        ipython.events.register("post_run_cell", last_error)
+    for event, callback in _callbacks():
+        if callback not in ipython.events.callbacks[event]:
+            ipython.events.register(event, callback)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -56,7 +56,14 @@ def unload_ipython_extension(ipython: Any) -> None:
         manager.magics[kind].pop("glm", None)
     magics = manager.registry.pop("GLMMagics", None)
     ipython.configurables[:] = [c for c in ipython.configurables if c is not magics]
+    for event, callback in _callbacks():
+        if callback in ipython.events.callbacks[event]:
+            ipython.events.unregister(event, callback)
+
+
+def _callbacks() -> list[tuple[str, Any]]:
+    """The shell events the extension listens to: which cell runs, and its last error."""
+    from .cells import cell_runs
     from .summaries import last_error
 
-    if last_error in ipython.events.callbacks["post_run_cell"]:
-        ipython.events.unregister("post_run_cell", last_error)
+    return [("pre_run_cell", cell_runs.pre_run_cell), ("post_run_cell", last_error)]

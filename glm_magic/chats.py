@@ -9,9 +9,9 @@ cost input tokens.
 Which cell a turn came from, so that re-running a cell replaces its turn and
 everything after it instead of appending a duplicate:
 
-- In a kernel whose front end sends a cell id (JupyterLab and Notebook 7 put
-  ``cellId`` in the ``execute_request`` metadata; VS Code puts the cell's
-  document URI there under the same key), that id.
+- The cell id IPython gives the cell (``run_cell(cell_id=...)``; ipykernel
+  passes on the ``cellId`` that JupyterLab and Notebook 7 put in the
+  ``execute_request`` metadata, and VS Code the cell's document URI).
 - Otherwise (terminal IPython, nbclient/papermill, which send no cell id), the
   cell text and its options: the same text run again is the same cell. Two
   cells with identical text in one conversation therefore count as one cell
@@ -31,7 +31,6 @@ interrupted reply with no answer yet is dropped like a failure.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import re
@@ -230,49 +229,6 @@ def reset(name: str | None = None) -> str:
     message = f"Cleared {len(CHATS)} chats ({count_turns(turns)})."
     CHATS.clear()
     return message
-
-
-# -- cell identity ------------------------------------------------------------
-
-
-class _Calls:
-    """Counts chat calls per cell identity within one cell execution."""
-
-    def __init__(self) -> None:
-        self.execution: object = None
-        self.counts: dict[str, int] = {}
-
-    def ordinal(self, execution: object, identity: str) -> int:
-        if execution != self.execution:
-            self.execution, self.counts = execution, {}
-        n = self.counts.get(identity, 0)
-        self.counts[identity] = n + 1
-        return n
-
-
-_calls = _Calls()
-
-
-def cell_key(shell: Any, text: str, options: dict[str, Any]) -> str:
-    """Which cell this call comes from (see the module docstring for the rules)."""
-    cell_id = front_end_cell_id(shell)
-    if cell_id:
-        identity = f"cell:{cell_id}"
-    else:
-        source = json.dumps([text, sorted(options.items())], default=str)
-        identity = "source:" + hashlib.sha256(source.encode()).hexdigest()[:16]
-    n = _calls.ordinal(getattr(shell, "execution_count", None), identity)
-    return f"{identity}#{n}"
-
-
-def front_end_cell_id(shell: Any) -> str | None:
-    """The ``cellId`` the front end put in the running cell's ``execute_request`` metadata."""
-    get_parent = getattr(shell, "get_parent", None)
-    parent = get_parent() if callable(get_parent) else None
-    if not isinstance(parent, dict):
-        return None
-    cell_id = (parent.get("metadata") or {}).get("cellId")
-    return str(cell_id) if cell_id else None
 
 
 # -- showing and exporting ----------------------------------------------------

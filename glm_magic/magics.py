@@ -284,6 +284,7 @@ class GLMMagics(Magics):
 
     def _run(self, text: str, args: Any, *, keep: bool = True) -> GLMResult:
         from . import chats
+        from .cells import cell_runs
         from .interpolate import interpolate
         from .runner import complete_prompt
 
@@ -299,7 +300,7 @@ class GLMMagics(Magics):
             settings = self.settings(model=args.model, base_url=args.base_url)
             turn = None
             if args.chat:
-                key = chats.cell_key(self.shell, text, vars(args))
+                key = cell_runs.key(text, vars(args))
                 turn = chats.prepare(
                     args.chat, key, prompt, model=settings.model, system=args.system, last=args.last
                 )

@@ -154,6 +154,23 @@ def test_rerunning_the_last_cell_replaces_just_that_turn(chat, glm_server, capsy
     assert assistant("Soba.") in sent(glm_server) and assistant("Ramen.") not in sent(glm_server)
 
 
+def test_a_rerun_is_recognised_in_cells_kept_out_of_the_history(chat, glm_server, capsys):
+    for source in ["%%glm -c h\nFirst.", "%%glm -c h\nSecond.", "%%glm -c h\nSecond."]:
+        chat.run_cell(source)
+    out, _ = capsys.readouterr()
+    assert "this cell was turn 2; this reply replaces that turn." in out
+    assert [m["content"] for m in sent(glm_server) if m["role"] == "user"] == ["First.", "Second."]
+
+
+def test_a_cell_id_given_to_run_cell_identifies_an_edited_cell(chat, glm_server, capsys):
+    chat.run_cell("%%glm -c trip\nPlan a day in Kyoto.", cell_id="cell-1")
+    chat.run_cell("%%glm -c trip\nAdd lunch.", cell_id="cell-2")
+    chat.run_cell("%%glm -c trip\nPlan a day in Osaka.", cell_id="cell-1")
+    out, _ = capsys.readouterr()
+    assert "this cell was turn 1; this reply replaces that turn and the 1 turn after it." in out
+    assert sent(glm_server) == [user("Plan a day in Osaka.")]
+
+
 def test_an_edited_cell_without_a_cell_id_is_a_new_turn(chat, glm_server, capsys):
     cell(chat, capsys, "%%glm -c plan\nPlan a day in Kyoto.")
     out, _ = cell(chat, capsys, "%%glm -c plan\nPlan a day in Osaka.")
