@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import GLMUsageError
 from .request import Options
 from .result import GLMResult
 from .runner import complete_prompt
 from .settings import Settings, resolve
+from .views import check_display
 
 
 def current_settings(
@@ -51,6 +53,10 @@ def complete(
     ``"auto"``, ``"widgets"`` or ``"text"``. A bad option raises
     ``GLMUsageError`` (a ``ValueError``) before anything is sent.
     """
+    if not isinstance(prompt, str):
+        msg = f"complete() needs the prompt as text (str); got {type(prompt).__name__}."
+        raise GLMUsageError(msg)
+    check_display(display, "complete")
     opts = Options.from_api(options, "complete")
     settings = current_settings(
         model=opts.model, base_url=base_url, max_tool_rounds=max_tool_rounds

@@ -27,6 +27,7 @@ from .result import GLMResult
 from .scheduler import BatchRun, succeeded
 from .settings import Settings
 from .summaries import DEFAULT_BUDGET
+from .views import check_display
 
 DEFAULT_CONCURRENCY = 8
 
@@ -480,11 +481,12 @@ def map(
     """
     from .api import current_settings
 
+    check_display(display, "map")
     opts = Options.from_api(options, "map")
     prompts = list(prompts)
     if not all(isinstance(p, str) for p in prompts):
         msg = "map() needs prompts as text (str); format each item into a prompt first."
-        raise TypeError(msg)
+        raise GLMUsageError(msg)
     settings = current_settings(
         model=opts.model, base_url=base_url, max_tool_rounds=max_tool_rounds
     )
@@ -504,6 +506,7 @@ def resume(
     batch: BatchResult, concurrency: int | None = None, *, display: str = "none", show: int = 0
 ) -> BatchResult:
     """Run again, in place, the items of ``batch`` that failed or were interrupted."""
+    check_display(display, "resume")
     return rerun(batch, _settings(batch), concurrency=concurrency, display=display, show=show)
 
 

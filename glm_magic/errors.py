@@ -11,6 +11,11 @@ class GLMUsageError(ValueError):
     """
 
 
+class UnknownOptionError(GLMUsageError, TypeError):
+    """A keyword that is not an option: a usage error, and the ``TypeError``
+    Python raises for any unknown keyword argument."""
+
+
 class MissingKeyError(GLMUsageError):
     def __init__(self) -> None:
         super().__init__(

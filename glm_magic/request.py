@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .errors import GLMUsageError
+from .errors import GLMUsageError, UnknownOptionError
 from .models import model_info
 from .structured import check, instruct, wants_json
 from .tools import Toolbox
@@ -59,16 +59,59 @@ class Options:
     def from_api(cls, kwargs: dict[str, Any], caller: str) -> Options:
         """The options of a Python API call (``complete``, ``map``).
 
-        A name that is not an option raises ``TypeError``, as a misspelt
-        keyword argument would; ``stop="END"`` is short for ``stop=["END"]``.
+        A misspelt name or a value of the wrong type raises before anything is
+        sent, as the magic's parser would; the error is a ``GLMUsageError`` and,
+        for a name that is not an option, also the ``TypeError`` Python raises
+        for an unknown keyword argument. ``stop="END"`` is short for
+        ``stop=["END"]``.
         """
         options, unknown = cls.from_kwargs(kwargs)
         if unknown:
-            msg = f"{caller}() got unknown options: {', '.join(sorted(unknown))}"
-            raise TypeError(msg)
+            names = ", ".join(sorted(f.name for f in fields(cls)))
+            msg = (
+                f"{caller}() got unknown options: {', '.join(sorted(unknown))}. "
+                f"Options: {names}; and base_url, display, max_tool_rounds."
+            )
+            raise UnknownOptionError(msg)
         if isinstance(options.stop, str):
             options.stop = [options.stop]
+        for name, kind in API_TYPES.items():
+            value = getattr(options, name)
+            if value is not None and not _is(value, kind):
+                msg = f"{caller}() option {name} must be {kind}; got {value!r}."
+                raise GLMUsageError(msg)
         return options
+
+
+API_TYPES = {
+    "model": "text",
+    "thinking": "True or False",
+    "temperature": "a number",
+    "top_p": "a number",
+    "top_k": "a whole number",
+    "max_tokens": "a whole number",
+    "seed": "a whole number",
+    "stop": "text or a list of text",
+    "repetition_penalty": "a number",
+    "system": "text",
+    "json": "True or False",
+    "code": "True or False",
+}
+
+
+def _is(value: Any, kind: str) -> bool:
+    """Whether ``value`` is of the kind :data:`API_TYPES` names (a bool is no number)."""
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "True or False":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind == "a number":
+        return isinstance(value, int | float) and math.isfinite(value)
+    if kind == "a whole number":
+        return isinstance(value, int)
+    return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
 
 
 @dataclass

@@ -105,12 +105,15 @@ def resolve(
     config = config or {}
     default = Settings()
     rounds = config.get("max_tool_rounds", default.max_tool_rounds)
+    if max_tool_rounds is not None:
+        whole = isinstance(max_tool_rounds, int) and not isinstance(max_tool_rounds, bool)
+        if not whole or max_tool_rounds < 0:
+            msg = "max_tool_rounds must be a whole number, 0 or more (0: no tool calls run)."
+            raise GLMUsageError(msg)
+        rounds = max_tool_rounds
     return Settings(
         model=model or config.get("model") or os.environ.get("GLM_MAGIC_MODEL") or DEFAULT_MODEL,
-        base_url=base_url
-        or config.get("base_url")
-        or os.environ.get("GLM_MAGIC_BASE_URL")
-        or CHINA_ENDPOINT,
+        base_url=_base_url(base_url, config.get("base_url")),
         timeout=config.get("timeout", default.timeout),
         retry=RetryPolicy(
             attempts=config.get("max_retries", default.retry.attempts),
@@ -118,5 +121,28 @@ def resolve(
         ),
         update_interval=config.get("update_interval", default.update_interval),
         display=config.get("display", default.display),
-        max_tool_rounds=rounds if max_tool_rounds is None else max_tool_rounds,
+        max_tool_rounds=rounds,
     )
+
+
+def _base_url(option: str | None, configured: str | None) -> str:
+    """The base URL in force, refused at once if it is no HTTP URL.
+
+    Sent as is, a mistyped URL would only fail as a connection error after
+    every retry.
+    """
+    sources = [
+        ("--base-url (base_url=)", option),
+        ("%config GLMMagics.base_url", configured),
+        ("GLM_MAGIC_BASE_URL", os.environ.get("GLM_MAGIC_BASE_URL")),
+    ]
+    for source, url in sources:
+        if url:
+            if not url.strip().lower().startswith(("http://", "https://")):
+                msg = (
+                    f"The base URL {url!r} (from {source}) is not an http:// or https:// URL. "
+                    f"For DashScope use {CHINA_ENDPOINT} (or the -intl endpoint)."
+                )
+                raise GLMUsageError(msg)
+            return url.strip()
+    return CHINA_ENDPOINT

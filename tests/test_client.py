@@ -7,6 +7,7 @@ and every cell's output and every result is checked for it.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -348,6 +349,44 @@ def test_complete_raises_for_mistakes_before_sending(ip, glm_server):
     assert result.complete
     sent = glm_server.requests[-1].body
     assert (sent["model"], sent["stop"], sent["top_k"]) == ("glm-4.5", ["END"], 3)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        ({"colour": "red"}, "unknown options: colour"),
+        ({"temperature": "hot"}, "temperature must be a number; got 'hot'"),
+        ({"temperature": True}, "temperature must be a number"),
+        ({"max_tokens": "10"}, "max_tokens must be a whole number"),
+        ({"top_k": 2.5}, "top_k must be a whole number"),
+        ({"stop": 5}, "stop must be text or a list of text"),
+        ({"thinking": "yes"}, "thinking must be True or False"),
+        ({"system": 3}, "system must be text"),
+        ({"display": "fancy"}, "display must be one of 'auto', 'widgets', 'text', 'none'"),
+        ({"base_url": "dashscope.aliyuncs.com"}, "is not an http:// or https:// URL"),
+        ({"max_tool_rounds": -1}, "max_tool_rounds must be a whole number, 0 or more"),
+    ],
+)
+def test_every_bad_argument_to_complete_is_a_usage_error_before_sending(
+    ip, glm_server, arguments, says
+):
+    with pytest.raises(GLMUsageError, match=re.escape(says)):
+        glm_magic.complete("hi", **arguments)
+    assert glm_server.requests == []
+
+
+def test_a_base_url_that_is_no_url_is_refused_wherever_it_comes_from(
+    ip, glm_server, capsys, monkeypatch
+):
+    result = ip.run_cell("%%glm --base-url localhost:8000/v1\nhi")
+    assert "'localhost:8000/v1' (from --base-url (base_url=)) is not an http" in str(
+        result.error_in_exec
+    )
+    monkeypatch.setenv("GLM_MAGIC_BASE_URL", "dashscope.aliyuncs.com/compatible-mode/v1")
+    result = ip.run_cell("%%glm\nhi")
+    assert "(from GLM_MAGIC_BASE_URL)" in str(result.error_in_exec)
+    assert "Traceback" not in "".join(capsys.readouterr())
+    assert glm_server.requests == []
 
 
 def test_a_key_pasted_with_a_trailing_carriage_return_still_works(ip, glm_server, monkeypatch):

@@ -9,9 +9,10 @@ whatever the token rate.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import defaults
+from ..errors import GLMUsageError
 
 if TYPE_CHECKING:
     from ..events import Event
@@ -91,6 +92,17 @@ def widgets_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+DISPLAYS = ("auto", "widgets", "text", "none")
+
+
+def check_display(display: Any, caller: str) -> None:
+    """Refuse a display the Python API was given that no view answers to."""
+    if display not in DISPLAYS:
+        choices = ", ".join(repr(d) for d in DISPLAYS)
+        msg = f"{caller}() display must be one of {choices}; got {display!r}."
+        raise GLMUsageError(msg)
 
 
 def choose_view(mode: str, model: str, interval: float) -> View | None:
