@@ -98,7 +98,7 @@ class Collector:
         self.prompt = prompt
         self.thinking: list[str] = []
         self.answer: list[str] = []
-        self.tool_fragments: dict[int, dict[str, Any]] = {}
+        self.tool_fragments: list[dict[str, Any]] = []
         self.calls: list[ToolCall] = []
         self.usage = Usage()
         self.earlier_usage = Usage()
@@ -122,9 +122,7 @@ class Collector:
             _keep(self.answer, event.text)
         elif isinstance(event, ToolCallDelta):
             self._token()
-            slot = self.tool_fragments.setdefault(
-                event.index, {"id": None, "name": "", "arguments": []}
-            )
+            slot = self._tool_slot(event)
             if event.id:
                 slot["id"] = event.id
             if event.name:
@@ -165,7 +163,7 @@ class Collector:
         self.earlier_usage = self.earlier_usage + self.usage
         self.usage = Usage()
         self.answer = []
-        self.tool_fragments = {}
+        self.tool_fragments = []
         self.error = None
         self.ended = None
         self.thinking_break = True
@@ -175,11 +173,28 @@ class Collector:
         self.error = StreamError(message, code)
         self.ended = Ended(finish_reason, False, self.error)
 
+    def _tool_slot(self, event: ToolCallDelta) -> dict[str, Any]:
+        """The call a fragment belongs to: the latest one at its index, unless the
+        fragment brings a new id.
+
+        Some OpenAI-compatible servers send parallel calls all at index 0, each
+        starting with its own id; appending them by index alone would merge two
+        calls into one with a doubled name.
+        """
+        for slot in reversed(self.tool_fragments):
+            if slot["index"] == event.index:
+                if not event.id or slot["id"] in (None, event.id):
+                    return slot
+                break
+        slot = {"index": event.index, "id": None, "name": "", "arguments": []}
+        self.tool_fragments.append(slot)
+        return slot
+
     def tool_calls(self) -> list[dict[str, Any]]:
         """Streamed tool-call fragments assembled into whole calls, in index order."""
         return [
             {"id": slot["id"], "name": slot["name"], "arguments": "".join(slot["arguments"])}
-            for _, slot in sorted(self.tool_fragments.items())
+            for slot in sorted(self.tool_fragments, key=lambda slot: slot["index"])
         ]
 
     def result(self) -> GLMResult:

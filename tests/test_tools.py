@@ -441,6 +441,15 @@ def test_several_calls_in_one_turn_each_get_their_tool_message(ip, glm_server, c
     ]
 
 
+def test_parallel_calls_sent_all_at_index_0_stay_apart(ip, glm_server, capsys, tools):
+    both = [{**tool_call("add", a=1, b=2), "index": 0}, {**tool_call("add", a=3, b=4), "index": 0}]
+    glm_server.queue(Reply(tool_calls=both, chunk_chars=3), Reply(answer="3 and 7."))
+    _, _, result = cell(ip, capsys, "%%glm --tools add\nTwo sums.")
+    assert tools == [("add", 1, 2), ("add", 3, 4)]
+    assert [(c.name, c.result) for c in result.tool_calls] == [("add", "3"), ("add", "7")]
+    assert str(result) == "3 and 7."
+
+
 def test_a_failing_tool_reports_to_the_model_and_the_cell_carries_on(ip, glm_server, capsys, tools):
     glm_server.queue(
         Reply(tool_calls=[tool_call("fail", reason="no data")]),

@@ -71,8 +71,11 @@ FAULT_KINDS = HTTP_FAULTS | STREAM_FAULTS
 class Reply:
     """One scripted answer: thinking, answer and/or tool calls, streamed in small chunks.
 
-    ``chunk_chars`` sets how much text goes in each SSE chunk (about one token
-    per four characters). ``usage=None`` computes usage from the text; a dict
+    Each tool call is ``{"name": ..., "arguments": dict or JSON text}``, with
+    an optional ``"id"`` and ``"index"`` (the wire index; default its position:
+    ``"index": 0`` on every call imitates servers that send parallel calls all
+    at index 0). ``chunk_chars`` sets how much text goes in each SSE chunk
+    (about one token per four characters). ``usage=None`` computes usage from the text; a dict
     is sent as given. ``model=None`` echoes the request's model.
     """
 

@@ -380,7 +380,8 @@ def content_chunks(
     chunks = [maker.reasoning(piece) for piece in split_text(thinking, chunk_chars)]
     chunks += [maker.content(piece) for piece in split_text(answer, chunk_chars)]
     all_arguments = ""
-    for index, call in enumerate(tool_calls or []):
+    for position, call in enumerate(tool_calls or []):
+        index = call.get("index", position)
         arguments = call.get("arguments", {})
         if not isinstance(arguments, str):
             arguments = json.dumps(arguments, ensure_ascii=False)
