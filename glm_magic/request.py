@@ -213,6 +213,7 @@ def build_request(
         messages.append({"role": "system", "content": options.system})
     messages.extend(history or [])
     messages.append({"role": "user", "content": instruct(prompt, options)})
+    _check_input_size(model, messages)
     tools = Toolbox.of(options.tools) if options.tools else None
     return Request(model=model, messages=messages, options=options, tools=tools)
 
@@ -242,6 +243,33 @@ def message_tokens(messages: list[dict[str, Any]]) -> int:
             text += json.dumps(message["tool_calls"], ensure_ascii=False)
         total += estimate_tokens(text) + MESSAGE_OVERHEAD
     return total
+
+
+def least_tokens(text: str) -> int:
+    """Fewer tokens than GLM's tokenizer makes of ordinary text: one per two CJK
+    characters, one per six others.
+
+    Used where a refusal cannot be worked around (one prompt, not a
+    conversation's earlier turns), so only a prompt surely over the limit is
+    refused here; one near it goes to the provider, which decides.
+    """
+    cjk = len(CJK.findall(text))
+    return cjk // 2 + (len(text) - cjk) // 6
+
+
+def _check_input_size(model: str, messages: list[dict[str, Any]]) -> None:
+    info = model_info(model)
+    if info is None:
+        return
+    text = "".join(m["content"] for m in messages if isinstance(m.get("content"), str))
+    least = least_tokens(text)
+    if least > info.max_input:
+        _bad(
+            f"The prompt is too long for {model}: {len(text):,} characters, at least "
+            f"{least:,} tokens, over its max input of {info.max_input:,}. Nothing was "
+            "sent. A value sent whole ({x!s}, {x!r}) is the usual cause: {x} sends a "
+            "DataFrame's summary, and GLMMagics.value_budget caps what one value adds."
+        )
 
 
 def _bad(message: str) -> None:

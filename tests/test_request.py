@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import glm_magic
 from glm_magic.errors import GLMUsageError
 from glm_magic.models import MODELS, model_info
 from glm_magic.request import (
@@ -166,3 +167,17 @@ def test_the_estimate_counts_cjk_characters_as_tokens_and_other_text_by_thirds()
     assert estimate_tokens("こんにちは, world") == 5 + 3
     messages = [{"role": "user", "content": "abcdef"}, {"role": "assistant", "content": None}]
     assert message_tokens(messages) == 2 + 4 + 0 + 4
+
+
+def test_one_prompt_surely_over_the_max_input_is_refused_before_sending():
+    with pytest.raises(GLMUsageError, match=r"too long for glm-4\.5: 600,006 characters"):
+        build_request("x" * 600_006, "glm-4.5", Options())
+    build_request("x" * 500_000, "glm-4.5", Options())
+    build_request("x" * 2_000_000, "my-local-model", Options())
+
+
+def test_a_prompt_near_the_limit_goes_to_the_provider_which_refuses_it(ip, glm_server):
+    result = glm_magic.complete("word " * 100_000, model="glm-4.5")
+    assert result.error_code == "invalid_parameter_error"
+    assert "Range of input length should be [1, 98304]" in result.error
+    assert len(glm_server.requests) == 1

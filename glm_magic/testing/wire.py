@@ -82,14 +82,19 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-#: The provider's documented maximum answer length (``max_tokens``) per model.
-#: Deliberately a copy of the provider's numbers, not an import of
+#: The provider's documented maximum answer length (``max_tokens``) and
+#: maximum input per model. Deliberately a copy of the provider's numbers, not an import of
 #: ``glm_magic.models``: the fake plays the provider, so a mistake in the
 #: client's own table must show up as a rejected request, not be shared.
 MAX_ANSWER_TOKENS: dict[str, int] = {
     "glm-4.6": 16_384,
     "glm-4.5": 16_384,
     "glm-4.5-air": 16_384,
+}
+MAX_INPUT_TOKENS: dict[str, int] = {
+    "glm-4.6": 169_984,
+    "glm-4.5": 98_304,
+    "glm-4.5-air": 98_304,
 }
 
 #: Characters per token used for every estimate (prompt, thinking, answer).
@@ -556,7 +561,8 @@ _INVALID = "<400> InternalError.Algo.InvalidParameter: "
 def check_parameters(body: dict[str, Any]) -> str | None:
     """The provider's message for an out-of-range parameter, or None if all are fine.
 
-    Checks messages, ``temperature`` in [0, 2), ``top_p`` in (0, 1],
+    Checks messages, the input's size (estimated) against the known GLM models' max
+    input, ``temperature`` in [0, 2), ``top_p`` in (0, 1],
     ``max_tokens`` against the documented maximum answer of the known GLM
     models (other models get no ``max_tokens`` check), and JSON mode's two
     conditions: no thinking, and the word "json" in a message.
@@ -584,6 +590,9 @@ def check_parameters(body: dict[str, Any]) -> str | None:
             return f"{_INVALID}'{name}' must be Float"
         if not ok(value):
             return _INVALID + message
+    max_input = MAX_INPUT_TOKENS.get(str(body.get("model")))
+    if max_input is not None and prompt_tokens(body) > max_input:
+        return f"{_INVALID}Range of input length should be [1, {max_input}]"
     max_tokens = body.get("max_tokens")
     limit = MAX_ANSWER_TOKENS.get(str(body.get("model")))
     if max_tokens is not None and limit is not None:
