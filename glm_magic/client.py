@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import importlib
+import json
 import random
 import threading
 import time
@@ -124,7 +125,9 @@ class Client:
                 failure, retryable = outcome, True
             if not retryable or attempt >= retry.attempts:
                 yield failure
-                yield Ended("error", False, failure)
+                yield Ended(
+                    "incomplete" if failure.code == "incomplete" else "error", False, failure
+                )
                 return
             delay = retry.delay(attempt, retry_after)
             attempt += 1
@@ -141,6 +144,11 @@ class Client:
 
         request_id = sdk_stream.response.headers.get("x-request-id")
         broken = (openai.APIConnectionError, _transport_error(sdk_stream.response))
+        if "json" in sdk_stream.response.headers.get("content-type", ""):
+            failure = self._json_instead_of_events(sdk_stream, request_id)
+            yield failure
+            yield Ended("error", False, failure)
+            return None
         yield Started(model, request_id)
         finish_reason: str | None = None
         got_token = False
@@ -200,6 +208,36 @@ class Client:
             return None
         yield Ended(finish_reason, True)
         return None
+
+    def _json_instead_of_events(self, sdk_stream: Any, request_id: str | None) -> StreamError:
+        """A 200 answer that is a JSON document, not an event stream.
+
+        The SDK would read it as a stream with no events; the provider's error
+        in it (or the fact that the server did not stream) is what to show.
+        """
+        import openai
+
+        try:
+            data = json.loads(sdk_stream.response.read())
+        except (ValueError, openai.APIConnectionError, OSError):
+            data = None
+        finally:
+            sdk_stream.close()
+        error = data.get("error") if isinstance(data, dict) else None
+        if isinstance(error, dict) or (isinstance(error, str) and error):
+            body = error if isinstance(error, dict) else {"message": error}
+            message = str(body.get("message") or error)
+            return StreamError(
+                redact(message, self._key),
+                code=body.get("code") or body.get("type"),
+                request_id=request_id or data.get("request_id"),
+            )
+        return StreamError(
+            "The server answered with a JSON document instead of a stream of events; "
+            "glm_magic needs a server that streams (stream=true).",
+            code="not_streamed",
+            request_id=request_id,
+        )
 
     def _status_error(self, exc: Any) -> StreamError:
         body = _error_body(exc)
@@ -297,10 +335,10 @@ def _usage(raw: Any) -> Usage:
 def _error_body(exc: Any) -> dict[str, Any]:
     body = exc.body
     if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict):
-            return inner
-    return {}
+        body = body.get("error", body)
+    if isinstance(body, dict):
+        return body
+    return {"message": body} if isinstance(body, str) and body else {}
 
 
 def _top_level_request_id(response: Any) -> str | None:

@@ -7,9 +7,12 @@ and every cell's output and every result is checked for it.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import interrupt_after, run
@@ -190,6 +193,17 @@ def test_a_stream_dropped_before_its_first_token_is_retried(ip, glm_server, caps
     assert result.retries == 1
     assert len(glm_server.requests) == 2
     assert out.count("Answer:") == 1
+
+
+def test_streams_that_keep_ending_empty_end_incomplete_after_the_retries(ip, glm_server, capsys):
+    glm_server.queue(*[Fault("no_finish", reply=Reply(answer=""))] * 4)
+    _, _, result = cell(ip, capsys, "%%glm\nhi")
+    assert (result.finish_reason, result.error_code, result.retries) == (
+        "incomplete",
+        "incomplete",
+        3,
+    )
+    assert len(glm_server.requests) == 4
 
 
 # -- not retried: a stream that broke after its first token -------------------------
@@ -410,3 +424,56 @@ def test_the_shared_client_cache_never_holds_the_key_itself(ip, glm_server):
     glm_magic.complete("hi")
     assert client._clients
     assert SECRET not in repr(client._clients)
+
+
+# -- servers that answer in ways DashScope does not ------------------------------------
+
+
+@contextmanager
+def answering(status: int, content_type: str, body: object):
+    """A bare HTTP server that answers every request with one fixed response."""
+    payload = json.dumps(body).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_error_sent_as_json_with_status_200_is_shown_not_retried(ip):
+    error = {
+        "error": {"message": "Quota exhausted.", "code": "quota_exceeded"},
+        "request_id": "r-9",
+    }
+    with answering(200, "application/json", error) as url:
+        result = glm_magic.complete("hi", base_url=url)
+    assert (result.finish_reason, result.complete, result.retries) == ("error", False, 0)
+    assert result.error == "[quota_exceeded] Quota exhausted. (request id r-9)"
+
+
+def test_a_server_that_does_not_stream_is_named_as_the_cause(ip):
+    completion = {"choices": [{"message": {"role": "assistant", "content": "Hi"}}]}
+    with answering(200, "application/json", completion) as url:
+        result = glm_magic.complete("hi", base_url=url)
+    assert result.error_code == "not_streamed" and "instead of a stream of events" in result.error
+
+
+def test_an_error_body_that_is_only_text_is_shown(ip):
+    with answering(400, "application/json", {"error": "model is loading"}) as url:
+        result = glm_magic.complete("hi", base_url=url, model="local")
+    assert result.error == "HTTP 400 model is loading"
