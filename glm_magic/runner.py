@@ -58,7 +58,10 @@ def run(
             if not _reply(client, request, settings, collector, view, stop):
                 break
             calls = collector.tool_calls()
-            if request.tools is None or not _wants_tools(collector, calls):
+            if not _wants_tools(collector, calls):
+                break
+            if request.tools is None:
+                _no_tools(collector, calls)
                 break
             if tool_rounds >= settings.max_tool_rounds:
                 _too_many_rounds(collector, calls, settings.max_tool_rounds)
@@ -123,6 +126,16 @@ def _wants_tools(collector: Collector, calls: list[dict[str, Any]]) -> bool:
         and ended is not None
         and ended.complete
         and ended.finish_reason in ("tool_calls", "stop")
+    )
+
+
+def _no_tools(collector: Collector, calls: list[dict[str, Any]]) -> None:
+    names = ", ".join(call["name"] for call in calls)
+    collector.stop(
+        "tool_calls",
+        f"The model answered with tool calls ({names}) but this request named no tools, "
+        "so nothing was run. Pass the functions with --tools (tools=[...]), or ask again.",
+        "unrequested_tool_calls",
     )
 
 

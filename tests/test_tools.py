@@ -501,9 +501,11 @@ def test_only_functions_named_in_tools_can_run(ip, glm_server, capsys, tools):
 
 def test_a_cell_without_tools_runs_nothing(ip, glm_server, capsys, tools):
     glm_server.queue(Reply(tool_calls=[tool_call("add", a=1, b=1)]))
-    _, _, result = cell(ip, capsys, "%%glm\nAdd.")
+    out, _, result = cell(ip, capsys, "%%glm\nAdd.")
     assert tools == [] and result.tool_calls == []
-    assert result.finish_reason == "tool_calls"
+    assert (result.finish_reason, result.complete) == ("tool_calls", False)
+    assert result.error_code == "unrequested_tool_calls"
+    assert "tool calls (add) but this request named no tools" in out
     assert len(glm_server.requests) == 1
     assert "tools" not in glm_server.requests[0].body
 
