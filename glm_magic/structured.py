@@ -25,11 +25,14 @@ summary groups its failures by that code); the text stays in
 ended: the reply arrived whole, it just is not what was asked for.
 
 ``--code`` asks for Python in a fenced block; ``result.code`` is the first
-Python (or unlabelled) block of the answer.
+Python (or unlabelled) block of the answer, or the whole answer when it is
+Python without a fence. A reply with neither leaves ``code`` None, with
+``result.error_code`` ``"no_code"``.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from typing import TYPE_CHECKING, Any
@@ -55,6 +58,7 @@ FENCE = re.compile(
     r"(?:^[ \t]*(?P=fence)[ \t]*$|\Z)",
     re.MULTILINE | re.DOTALL,
 )
+NO_CODE = "The reply has no Python code block; its text is in .answer."
 PYTHON_LABELS = frozenset({"", "python", "py", "python3", "ipython", "ipython3"})
 MAX_ERRORS = 3
 
@@ -123,6 +127,8 @@ def finish(result: GLMResult, options: Options) -> None:
     """Fill ``result.data`` / ``result.code`` from the answer, or say in ``error`` why not."""
     if options.code:
         result.code = first_code_block(result.answer)
+        if result.code is None and result.complete:
+            result.error, result.error_code = NO_CODE, "no_code"
     if not wants_json(options) or not result.complete:
         return
     try:
@@ -195,8 +201,22 @@ def _mismatch(name: str, problems: list[str]) -> str:
 
 
 def first_code_block(text: str) -> str | None:
-    """The first fenced block labelled Python (or not labelled at all), without its fences."""
+    """The first fenced block labelled Python (or not labelled at all), without its fences.
+
+    A reply with no fence at all that is itself Python (and does more than
+    name a value: a one-word answer parses too) is taken whole, since models
+    asked for code sometimes leave the fence out.
+    """
     for match in FENCE.finditer(text):
         if match["lang"].lower() in PYTHON_LABELS:
             return match["body"].rstrip("\n")
-    return None
+    if FENCE.search(text) or not text.strip():
+        return None
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    bare = (ast.Name, ast.Constant)
+    if all(isinstance(node, ast.Expr) and isinstance(node.value, bare) for node in tree.body):
+        return None
+    return text.strip("\n")

@@ -253,8 +253,14 @@ def test_in_a_kernel_the_code_becomes_a_new_cell_and_json_still_parses(glm_serve
 def test_an_answer_without_code_offers_nothing(ip, glm_server, capsys):
     glm_server.queue(Reply(answer="I need more detail first."))
     ip.rl_next_input = None
-    cell(ip, capsys, "%%glm --code\nDo the thing")
-    assert ip.user_ns["_glm"].code is None
+    out, _ = cell(ip, capsys, "%%glm --code\nDo the thing")
+    result = ip.user_ns["_glm"]
+    assert (result.code, result.error_code, result.answer) == (
+        None,
+        "no_code",
+        "I need more detail first.",
+    )
+    assert "no Python code block" in out
     assert ip.rl_next_input is None
 
 
@@ -266,6 +272,14 @@ def test_an_answer_without_code_offers_nothing(ip, glm_server, capsys):
         ("```bash\npip install x\n```\n```python\nimport x\n```", "import x"),
         ("Cut off:\n```python\nx = 1\ny = ", "x = 1\ny = "),
         ("no code at all", None),
+        ('print("hello")', 'print("hello")'),
+        (
+            "import pandas as pd\ndf = pd.read_csv('a.csv')\n",
+            "import pandas as pd\ndf = pd.read_csv('a.csv')",
+        ),
+        ("Yes", None),
+        ("42", None),
+        ("~~~bash\nls\n~~~", None),
     ],
 )
 def test_the_first_python_block_is_the_code(text, code):
