@@ -200,7 +200,13 @@ class BatchResult(list):
             unfinished = c["failed"] + c["interrupted"]
             lines.append(
                 ("`.failed` has the failed results. " if c["failed"] else "")
-                + f"`%glm --resume NAME` runs the {unfinished:,} unfinished items again."
+                + "`%glm --resume NAME` runs "
+                + (
+                    "the unfinished item"
+                    if unfinished == 1
+                    else f"the {unfinished:,} unfinished items"
+                )
+                + " again."
             )
         return lines
 

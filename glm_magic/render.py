@@ -49,10 +49,10 @@ def problem_line(result: GLMResult) -> str | None:
 def markdown(result: GLMResult) -> str:
     blocks: list[str] = []
     if result.thinking:
-        words = len(result.thinking.split())
+        words = count_words(result.thinking)
         body = html.escape(result.thinking.strip()).replace("\n", "<br>\n")
         blocks.append(
-            f"<details><summary>Thinking ({words:,} words)</summary>\n\n"
+            f"<details><summary>Thinking ({words})</summary>\n\n"
             f"<div style='opacity:0.75'>\n{body}\n</div>\n\n</details>"
         )
     for call in result.tool_calls:
@@ -77,15 +77,15 @@ def plain(result: GLMResult) -> str:
     """
     blocks: list[str] = []
     if result.thinking:
-        words = len(result.thinking.split())
-        blocks.append(f"[thinking: {words:,} words, in .thinking]")
+        blocks.append(f"[thinking: {count_words(result.thinking)}, in .thinking]")
     for call in result.tool_calls:
         blocks.append(f"Tool call: {call_text(call)}")
     answer = result.answer.strip()
     if len(answer) > PLAIN_ANSWER_CHARS:
         rest = len(answer) - PLAIN_ANSWER_CHARS
         answer = f"{answer[:PLAIN_ANSWER_CHARS]}... [{rest:,} more characters in .answer]"
-    blocks.append(answer)
+    if answer:
+        blocks.append(answer)
     problem = problem_line(result)
     if problem:
         blocks.append(f"! {problem}")
@@ -95,6 +95,17 @@ def plain(result: GLMResult) -> str:
 
 def bundle(result: GLMResult) -> dict[str, str]:
     return {"text/markdown": markdown(result), "text/plain": plain(result)}
+
+
+def status_bundle(result: GLMResult) -> dict[str, str]:
+    """Just the usage line: what a live view becomes when the result is shown below it."""
+    line = usage_line(result)
+    return {"text/markdown": f"<sub>{html.escape(line)}</sub>", "text/plain": f"[{line}]"}
+
+
+def count_words(text: str) -> str:
+    n = len(text.split())
+    return f"{n:,} word" if n == 1 else f"{n:,} words"
 
 
 def call_text(call: ToolCall, width: int = CALL_PREVIEW_CHARS) -> str:

@@ -120,7 +120,9 @@ def test_a_saved_notebook_shows_the_result_without_widgets_or_key(glm_server_ses
 def test_a_one_shot_line_at_the_end_of_a_cell_is_shown_once(kernel, glm_server):
     glm_server.queue(Reply(answer="Once."), Reply(answer="Kept."))
     shown = kernel.execute("%glm --no-thinking Say once.")
-    assert [o.content["data"] for o in shown.of("update_display_data")] == [{"text/plain": ""}]
+    (status,) = [o.content["data"] for o in shown.of("update_display_data")]
+    assert "Once." not in str(status), "the live view shrinks to its usage line"
+    assert status["text/plain"].startswith("[glm-4.6 · ") and "<sub>glm-4.6 · " in str(status)
     assert "Once." in shown.of("execute_result")[0].content["data"]["text/markdown"]
     stored = kernel.execute("x = %glm --no-thinking Say kept.")
     assert not stored.of("execute_result")

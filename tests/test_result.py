@@ -97,8 +97,15 @@ def test_a_failed_result_says_what_went_wrong(ip, glm_server):
     assert (result.complete, result.finish_reason) == (False, "error")
     assert result.answer == ""
     assert "AllocationQuota.FreeTierOnly" in result._repr_markdown_()
-    assert "AllocationQuota.FreeTierOnly" in bundle(result)["text/plain"]
+    assert bundle(result)["text/plain"].startswith("! HTTP 403 [AllocationQuota.FreeTierOnly]")
     assert "error" in repr(result)
+
+
+def test_one_word_of_thinking_is_one_word(ip, glm_server):
+    glm_server.queue(Reply(thinking="Hmm.", answer="Yes."))
+    rendered = bundle(glm_magic.complete("hi"))
+    assert "Thinking (1 word)" in rendered["text/markdown"]
+    assert "[thinking: 1 word, in .thinking]" in rendered["text/plain"]
 
 
 def test_a_result_is_plain_data_that_pickles(result):

@@ -32,7 +32,7 @@ from ..events import (
     ToolCallStarted,
     UsageReport,
 )
-from ..render import bundle, call_text
+from ..render import bundle, call_text, status_bundle
 from . import Coalescer
 
 if TYPE_CHECKING:
@@ -178,12 +178,12 @@ class WidgetView:
         )
 
     def finish(self, result: GLMResult, *, keep: bool = True) -> None:
-        """Final flush, then swap the widgets for the static rendering (or for nothing,
-        when the caller displays the result itself)."""
+        """Final flush, then swap the widgets for the static rendering (or for its
+        usage line alone, when the caller displays the result itself)."""
         self.done.set()
         self._write(self.coalescer.take())
         self._release()
-        self.handle.update(bundle(result) if keep else {"text/plain": ""}, raw=True)
+        self.handle.update(bundle(result) if keep else status_bundle(result), raw=True)
         parts = (self.status.style, self.status, self.thinking, self.thinking_box, self.tools)
         for part in (*parts, self.answer, self.box, self.layout):
             if part is not None:
