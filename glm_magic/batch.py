@@ -22,6 +22,7 @@ from .errors import GLMUsageError
 from .events import Usage
 from .interpolate import interpolate
 from .models import model_info
+from .render import count
 from .request import Options, build_request, message_tokens
 from .result import GLMResult
 from .scheduler import BatchRun, succeeded
@@ -200,13 +201,7 @@ class BatchResult(list):
             unfinished = c["failed"] + c["interrupted"]
             lines.append(
                 ("`.failed` has the failed results. " if c["failed"] else "")
-                + "`%glm --resume NAME` runs "
-                + (
-                    "the unfinished item"
-                    if unfinished == 1
-                    else f"the {unfinished:,} unfinished items"
-                )
-                + " again."
+                + f"`%glm --resume NAME` runs {count(unfinished, 'unfinished item')} again."
             )
         return lines
 

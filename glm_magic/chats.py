@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import GLMUsageError
 from .models import model_info
-from .render import markdown, plain, text_table
+from .render import count, markdown, plain, text_table
 from .request import message_tokens
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ class PendingTurn:
             return None
         conversation = CHATS[self.name]
         later = len(conversation.turns) - self.replaces - 1
-        after = f" and the {count_turns(later)} after it" if later else ""
+        after = f" and the {count(later, 'turn')} after it" if later else ""
         return (
             f"Chat {self.name!r}: this cell was turn {self.replaces + 1}; "
             f"this reply replaces that turn{after}."
@@ -194,7 +194,7 @@ def _check_size(name: str, model: str, prompt: str, system: str | None, sent: li
         budget -= size
         fit += 1
     fewer = (
-        f"send fewer earlier turns with --last {fit} (the last {count_turns(fit)} of "
+        f"send fewer earlier turns with --last {fit} (the last {count(fit, 'turn')} of "
         f"{len(sent)} fit)"
         if fit
         else "send it without earlier turns with --last 0"
@@ -222,11 +222,11 @@ def reset(name: str | None = None) -> str:
     if name is not None:
         turns = len(lookup(name).turns)
         del CHATS[name]
-        return f"Chat {name!r} cleared ({count_turns(turns)})."
+        return f"Chat {name!r} cleared ({count(turns, 'turn')})."
     if not CHATS:
         return "No chats to clear."
     turns = sum(len(c.turns) for c in CHATS.values())
-    message = f"Cleared {len(CHATS)} chats ({count_turns(turns)})."
+    message = f"Cleared {len(CHATS)} chats ({count(turns, 'turn')})."
     CHATS.clear()
     return message
 
@@ -248,7 +248,7 @@ def chats_table() -> str:
 def history_bundle(conversation: Conversation) -> dict[str, str]:
     """``%glm history``: Markdown (thinking collapsed) and a plain-text twin."""
     c = conversation
-    title = f"{count_turns(len(c.turns))}, about {c.tokens():,} tokens, {c.model}"
+    title = f"{count(len(c.turns), 'turn')}, about {c.tokens():,} tokens, {c.model}"
     md = [f"### Chat `{c.name}`: {title}"]
     text = [f"Chat {c.name!r}: {title}"]
     system: str | None = None
@@ -295,7 +295,7 @@ def export_notebook(conversation: Conversation, path: str | Path) -> Path:
     cells = [
         v4.new_markdown_cell(
             f"# Chat `{c.name}`\n\nExported from glm-magic on {now}: "
-            f"{count_turns(len(c.turns))}, about {c.tokens():,} tokens, last model {c.model}."
+            f"{count(len(c.turns), 'turn')}, about {c.tokens():,} tokens, last model {c.model}."
         )
     ]
     system: str | None = None
@@ -342,7 +342,3 @@ def _shorten(text: str) -> str:
         return text
     rest = len(text) - HISTORY_PROMPT_CHARS
     return f"{text[:HISTORY_PROMPT_CHARS]}... [{rest:,} more characters]"
-
-
-def count_turns(n: int) -> str:
-    return f"{n} turn" if n == 1 else f"{n} turns"

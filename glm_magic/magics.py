@@ -491,12 +491,14 @@ class GLMMagics(Magics):
 
     def export_chat(self, name: str | None = None, path: str | None = None) -> None:
         from . import chats
+        from .render import count
 
         if name is None or path is None:
             raise UsageError("Usage: `%glm export NAME FILE.ipynb` (`%glm chats` lists names).")
         conversation = chats.lookup(name)
         written = chats.export_notebook(conversation, path)
-        print(f"Wrote chat {name!r} ({chats.count_turns(len(conversation.turns))}) to {written}")
+        turns = count(len(conversation.turns), "turn")
+        print(f"Wrote chat {name!r} ({turns}) to {written}")
 
 
 BATCH_ONLY = ("-j", "--dry-run", "--show")

@@ -49,7 +49,7 @@ def problem_line(result: GLMResult) -> str | None:
 def markdown(result: GLMResult) -> str:
     blocks: list[str] = []
     if result.thinking:
-        words = count_words(result.thinking)
+        words = count(len(result.thinking.split()), "word")
         body = html.escape(result.thinking.strip()).replace("\n", "<br>\n")
         blocks.append(
             f"<details><summary>Thinking ({words})</summary>\n\n"
@@ -77,7 +77,8 @@ def plain(result: GLMResult) -> str:
     """
     blocks: list[str] = []
     if result.thinking:
-        blocks.append(f"[thinking: {count_words(result.thinking)}, in .thinking]")
+        words = count(len(result.thinking.split()), "word")
+        blocks.append(f"[thinking: {words}, in .thinking]")
     for call in result.tool_calls:
         blocks.append(f"Tool call: {call_text(call)}")
     answer = result.answer.strip()
@@ -103,9 +104,9 @@ def status_bundle(result: GLMResult) -> dict[str, str]:
     return {"text/markdown": f"<sub>{html.escape(line)}</sub>", "text/plain": f"[{line}]"}
 
 
-def count_words(text: str) -> str:
-    n = len(text.split())
-    return f"{n:,} word" if n == 1 else f"{n:,} words"
+def count(n: int, noun: str) -> str:
+    """``1 turn``, ``3 turns``: a number with its noun, plural unless it is one."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def call_text(call: ToolCall, width: int = CALL_PREVIEW_CHARS) -> str:
