@@ -138,7 +138,9 @@ def _base_url(option: str | None, configured: str | None) -> str:
     ]
     for source, url in sources:
         if url:
-            if not url.strip().lower().startswith(("http://", "https://")):
+            if not (
+                isinstance(url, str) and url.strip().lower().startswith(("http://", "https://"))
+            ):
                 msg = (
                     f"The base URL {url!r} (from {source}) is not an http:// or https:// URL. "
                     f"For DashScope use {CHINA_ENDPOINT} (or the -intl endpoint)."
