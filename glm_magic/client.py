@@ -1,9 +1,10 @@
 """The openai SDK stream, turned into typed events.
 
-This module is the only one that imports ``openai`` (slow to import, so it is
-imported on the first request, never at ``%load_ext``) and the only one that
-knows about HTTP. It retries what is safe to retry: a refusal or a broken
-connection before the first token. After the first token nothing is retried,
+This module and :mod:`glm_magic.connections` (the HTTP client the SDK is
+given) are the only ones that import ``openai`` (slow to import, so it is
+imported on the first request, never at ``%load_ext``) and know about HTTP.
+It retries what is safe to retry: a refusal or a broken connection before the
+first token. After the first token nothing is retried,
 since the user has already seen part of a reply that a second attempt would
 not reproduce.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
-import importlib
 import json
 import random
 import threading
@@ -68,20 +68,15 @@ class Client:
         """``max_connections`` caps the pool, so N threads never hold more than N sockets."""
         import openai
 
-        http_client = None
-        if max_connections is not None:
-            # The SDK's own Limits class (httpx or httpx2, depending on the SDK version).
-            limits = type(openai.DEFAULT_CONNECTION_LIMITS)(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            )
-            http_client = openai.DefaultHttpxClient(limits=limits)
+        from .connections import http_client
+
         self._key = api_key
         self._sdk = openai.OpenAI(
             base_url=base_url,
             api_key=api_key,
             max_retries=0,
             timeout=openai.Timeout(timeout, connect=15.0),
-            http_client=http_client,
+            http_client=http_client(max_connections),
         )
 
     def __repr__(self) -> str:
@@ -142,8 +137,12 @@ class Client:
         """Read one opened stream. Returns a failure only if it broke before any token."""
         import openai
 
+        from .connections import httpx
+
         request_id = sdk_stream.response.headers.get("x-request-id")
-        broken = (openai.APIConnectionError, _transport_error(sdk_stream.response))
+        # openai 1.x lets the HTTP library's own error escape a stream's iteration
+        # unwrapped when the body breaks; newer SDKs wrap it in APIConnectionError.
+        broken = (openai.APIConnectionError, httpx.TransportError)
         if "json" in sdk_stream.response.headers.get("content-type", ""):
             failure = self._json_instead_of_events(sdk_stream, request_id)
             yield failure
@@ -292,19 +291,6 @@ def get_client(
             base_url, api_key, timeout=timeout, max_connections=max_connections
         )
     return client
-
-
-def _transport_error(response: Any) -> type[Exception]:
-    """The HTTP library's own error for a connection that broke mid-body.
-
-    openai 1.x lets it escape a stream's iteration unwrapped (newer SDKs wrap it
-    in ``APIConnectionError``); the library is httpx or httpx2 depending on the
-    SDK, so it is found from the response the SDK returned.
-    """
-    import openai
-
-    library = importlib.import_module(type(response).__module__.split(".")[0])
-    return getattr(library, "TransportError", openai.APIConnectionError)
 
 
 def _reasoning(delta: Any) -> str | None:

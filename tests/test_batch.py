@@ -120,6 +120,7 @@ def test_peak_open_connections_never_exceed_the_concurrency(ip, glm_server):
     assert batch.counts()["done"] == 24
     assert glm_server.max_concurrent_streams == 4
     assert glm_server.max_open_connections <= 4
+    assert glm_server.total_connections <= 4, "finished streams leave their connections reusable"
 
 
 def test_a_batch_result_is_plain_data(ip, glm_server):

@@ -346,6 +346,21 @@ def test_a_hundred_cells_do_not_grow_threads_or_connections(ip, capsys, monkeypa
 # -- the Python API behaves the same ------------------------------------------------------
 
 
+def test_one_reply_after_another_reuses_one_connection(ip, glm_server):
+    results = [glm_magic.complete(f"question {i}") for i in range(3)]
+    assert all(r.complete for r in results) and len(glm_server.requests) == 3
+    assert glm_server.total_connections <= 1, "a finished stream leaves its connection reusable"
+
+
+def test_a_stream_stopped_early_still_closes_its_connection(ip, glm_server, capsys):
+    glm_server.queue(Reply(answer="word " * 400, chunk_chars=5, delay=0.01))
+    with interrupt_after(0.3):
+        result = glm_magic.complete("Talk a while.")
+    assert result.finish_reason == "interrupted"
+    assert glm_server.wait_for_disconnect(2), "the server saw the connection go"
+    assert glm_magic.complete("Again.").complete
+
+
 def test_complete_returns_failures_as_results(ip, glm_server):
     glm_server.queue(Fault("data_inspection_failed"))
     result = glm_magic.complete("hi")
