@@ -27,7 +27,9 @@ httpx: Any = importlib.import_module(
     type(openai.DEFAULT_CONNECTION_LIMITS).__module__.split(".")[0]
 )
 
-DONE = b"data: [DONE]"
+# The last event of a stream, as a line of its own: a JSON string cannot hold a
+# raw newline, so an answer that quotes "data: [DONE]" never matches.
+DONE_LINES = (b"\ndata: [DONE]", b"\ndata:[DONE]")
 TAIL_BYTES = 64
 
 
@@ -49,10 +51,11 @@ class FinishingTransport(httpx.BaseTransport):
 
     def handle_request(self, request: Any) -> Any:
         response = self.inner.handle_request(request)
-        framed = "chunked" in response.headers.get("transfer-encoding", "").lower() or (
-            "content-length" in response.headers
+        headers = response.headers
+        framed = "chunked" in headers.get("transfer-encoding", "").lower() or (
+            "content-length" in headers
         )
-        if framed:
+        if framed and "event-stream" in headers.get("content-type", ""):
             response.stream = FinishingStream(response.stream)
         return response
 
@@ -61,7 +64,7 @@ class FinishingTransport(httpx.BaseTransport):
 
 
 class FinishingStream(httpx.SyncByteStream):
-    """A response body that, closed after ``[DONE]``, first reads what is left of it.
+    """An event stream that, closed right after ``[DONE]``, first reads what is left.
 
     Only framed bodies (chunked, or with a length) are wrapped: their end
     arrives right after ``[DONE]``. A body that ends only when the server
@@ -76,14 +79,14 @@ class FinishingStream(httpx.SyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
         self.chunks = iter(self.stream)
         for chunk in self.chunks:
-            self.tail = (self.tail + chunk)[-TAIL_BYTES:]
+            self.tail = (self.tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]
             yield chunk
 
     def close(self) -> None:
         """A body that breaks while being finished only costs its connection: the
         reply had already arrived whole."""
         try:
-            if self.chunks is not None and DONE in self.tail:
+            if self.chunks is not None and self.tail.rstrip().endswith(DONE_LINES):
                 with suppress(httpx.TransportError):
                     for _ in self.chunks:
                         pass

@@ -492,3 +492,31 @@ def test_an_error_body_that_is_only_text_is_shown(ip):
     with answering(400, "application/json", {"error": "model is loading"}) as url:
         result = glm_magic.complete("hi", base_url=url, model="local")
     assert result.error == "HTTP 400 model is loading"
+
+
+def test_only_a_stream_closed_right_after_its_done_line_is_read_to_the_end():
+    from glm_magic.connections import FinishingStream, httpx
+
+    class Body(httpx.SyncByteStream):
+        def __init__(self, *chunks: bytes) -> None:
+            self.chunks, self.read, self.closed = chunks, 0, False
+
+        def __iter__(self):
+            for chunk in self.chunks:
+                self.read += 1
+                yield chunk
+
+        def close(self) -> None:
+            self.closed = True
+
+    finished = Body(b'data: {"x": 1}\n\n', b"data: [DONE]\n\n", b"")
+    quoted = Body(b'data: {"content": "data: [DONE]"}\n\n', b"data: more\n\n", b"")
+    for body, stop_after in ((finished, 2), (quoted, 1)):
+        stream = FinishingStream(body)
+        for i, _ in enumerate(stream, 1):
+            if i == stop_after:
+                break
+        stream.close()
+        assert body.closed
+    assert finished.read == 3, "the rest of a finished stream is read, so the connection is reused"
+    assert quoted.read == 1, "an answer quoting [DONE] is not taken for the end"
