@@ -5,9 +5,10 @@ before the end of the body (the chunked encoding's last, empty chunk), and an
 HTTP/1.1 connection whose body was not read to its end cannot carry another
 request: every cell, and every item of a batch, would pay a new TCP and TLS
 handshake. The transport here reads those last bytes when the response is
-closed after ``[DONE]``, so the connection goes back to the pool. A response
-closed before ``[DONE]`` (an interrupt) is closed at once, as before, and the
-server sees the connection go.
+closed after ``[DONE]``, so the connection goes back to the pool (a server
+that never sends them costs half a second, then the connection is dropped). A
+response closed before ``[DONE]`` (an interrupt) is closed at once, as before,
+and the server sees the connection go.
 
 Imported by :mod:`glm_magic.client` on the first request, never at
 ``%load_ext``: it imports ``openai``.
@@ -16,6 +17,8 @@ Imported by :mod:`glm_magic.client` on the first request, never at
 from __future__ import annotations
 
 import importlib
+import socket
+import threading
 from collections.abc import Iterator
 from contextlib import suppress
 from typing import Any
@@ -31,6 +34,8 @@ httpx: Any = importlib.import_module(
 # raw newline, so an answer that quotes "data: [DONE]" never matches.
 DONE_LINES = (b"\ndata: [DONE]", b"\ndata:[DONE]")
 TAIL_BYTES = 64
+#: How long the rest of a body may take after ``[DONE]``: it normally follows at once.
+FINISH_SECONDS = 0.5
 
 
 def http_client(max_connections: int | None = None) -> Any:
@@ -55,8 +60,10 @@ class FinishingTransport(httpx.BaseTransport):
         framed = "chunked" in headers.get("transfer-encoding", "").lower() or (
             "content-length" in headers
         )
-        if framed and "event-stream" in headers.get("content-type", ""):
-            response.stream = FinishingStream(response.stream)
+        network = response.extensions.get("network_stream")
+        sock = network.get_extra_info("socket") if network is not None else None
+        if framed and sock is not None and "event-stream" in headers.get("content-type", ""):
+            response.stream = FinishingStream(response.stream, sock)
         return response
 
     def close(self) -> None:
@@ -71,8 +78,9 @@ class FinishingStream(httpx.SyncByteStream):
     closes the connection would make the read wait for that.
     """
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, sock: socket.socket) -> None:
         self.stream = stream
+        self.socket = sock
         self.chunks: Iterator[bytes] | None = None
         self.tail = b""
 
@@ -84,11 +92,23 @@ class FinishingStream(httpx.SyncByteStream):
 
     def close(self) -> None:
         """A body that breaks while being finished only costs its connection: the
-        reply had already arrived whole."""
+        reply had already arrived whole. A server that never ends the body gets
+        its socket shut after :data:`FINISH_SECONDS`, so the wait is bounded."""
         try:
             if self.chunks is not None and self.tail.rstrip().endswith(DONE_LINES):
-                with suppress(httpx.TransportError):
-                    for _ in self.chunks:
-                        pass
+                guard = threading.Timer(FINISH_SECONDS, _hang_up, (self.socket,))
+                guard.daemon = True
+                guard.start()
+                try:
+                    with suppress(httpx.TransportError):
+                        for _ in self.chunks:
+                            pass
+                finally:
+                    guard.cancel()
         finally:
             self.stream.close()
+
+
+def _hang_up(sock: socket.socket) -> None:
+    with suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)

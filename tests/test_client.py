@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import socketserver
 import threading
 import time
 from contextlib import contextmanager
@@ -511,8 +513,9 @@ def test_only_a_stream_closed_right_after_its_done_line_is_read_to_the_end():
 
     finished = Body(b'data: {"x": 1}\n\n', b"data: [DONE]\n\n", b"")
     quoted = Body(b'data: {"content": "data: [DONE]"}\n\n', b"data: more\n\n", b"")
+    ours, theirs = socket.socketpair()
     for body, stop_after in ((finished, 2), (quoted, 1)):
-        stream = FinishingStream(body)
+        stream = FinishingStream(body, ours)
         for i, _ in enumerate(stream, 1):
             if i == stop_after:
                 break
@@ -520,3 +523,38 @@ def test_only_a_stream_closed_right_after_its_done_line_is_read_to_the_end():
         assert body.closed
     assert finished.read == 3, "the rest of a finished stream is read, so the connection is reused"
     assert quoted.read == 1, "an answer quoting [DONE] is not taken for the end"
+    ours.close()
+    theirs.close()
+
+
+def test_a_server_that_never_ends_a_finished_stream_delays_it_half_a_second_at_most(ip):
+    chunk = {"choices": [{"index": 0, "delta": {"content": "Done."}, "finish_reason": "stop"}]}
+    events = [f"data: {json.dumps(chunk)}\n\n", "data: [DONE]\n\n"]
+    body = b"".join(b"%x\r\n%s\r\n" % (len(e), e.encode()) for e in events)
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            length = 0
+            while (line := self.rfile.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            self.rfile.read(length)
+            self.wfile.write(head + body)  # and never the last, empty chunk
+            self.rfile.read()
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        started = time.monotonic()
+        result = glm_magic.complete("hi", base_url=url, model="local")
+        took = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (result.answer, result.complete) == ("Done.", True)
+    assert took < 0.5 + 1.5
