@@ -20,15 +20,15 @@ from typing import Any
 from . import structured
 from .errors import GLMUsageError
 from .events import Usage
-from .interpolate import interpolate
+from .interpolate import Row, interpolate
 from .models import model_info
-from .render import count
 from .request import Options, build_request, message_tokens
 from .result import GLMResult
 from .scheduler import BatchRun, succeeded
 from .settings import Settings
 from .summaries import DEFAULT_BUDGET
 from .views import check_display
+from .wording import count
 
 DEFAULT_CONCURRENCY = 8
 
@@ -284,7 +284,7 @@ def fill(
         scope["item"] = value
         scope["index"] = label
         if items.kind == "frame":
-            scope["row"] = value
+            scope["row"] = Row(value)
         try:
             prompts.append(interpolate(template, scope, budget=budget, notes=notes))
         except GLMUsageError as exc:

@@ -41,8 +41,9 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import GLMUsageError
 from .models import model_info
-from .render import count, markdown, plain, text_table
+from .render import markdown, plain
 from .request import message_tokens
+from .wording import count, text_table
 
 if TYPE_CHECKING:
     from .result import GLMResult

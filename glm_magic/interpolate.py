@@ -10,11 +10,16 @@ summary, long text cut to the budget. A conversion (``{x!s}``, ``{x!r}``) or
 a format spec sends exactly that text instead. ``{_glm_last_error}`` is the
 traceback of the last exception raised in a cell, unless the notebook
 defines that name itself.
+
+A placeholder whose value is a function or a method is refused: ``{row.product}``
+on a pandas row is ``Series.prod`` unless the row is wrapped in :class:`Row`,
+and a prompt with ``<bound method ...>`` in it is a silent waste of a call.
 """
 
 from __future__ import annotations
 
 import ast
+import inspect
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -114,6 +119,10 @@ def _fill(field: str, namespace: dict[str, Any], budget: int, notes: list[str] |
             f"Fix the expression. {LITERAL_HINT}"
         )
         raise GLMUsageError(msg) from None
+    if isinstance(value, Row):
+        value = value.series
+    if inspect.isroutine(value):
+        _refuse_routine(field, expression, value)
     if conversion == "r":
         value = repr(value)
     elif conversion == "a":
@@ -131,6 +140,57 @@ def _fill(field: str, namespace: dict[str, Any], budget: int, notes: list[str] |
     except (TypeError, ValueError) as exc:
         msg = f"The prompt placeholder {{{field}}} refuses its format: {exc}. {LITERAL_HINT}"
         raise GLMUsageError(msg) from None
+
+
+def _refuse_routine(field: str, expression: str, value: Any) -> None:
+    """Stop the cell: ``{field}`` is a function or method, almost always a mistaken attribute."""
+    name = getattr(value, "__qualname__", None) or getattr(value, "__name__", None) or "?"
+    kind = "method" if inspect.ismethod(value) or "." in name else "function"
+    base, dot, attribute = expression.strip().rpartition(".")
+    if dot and attribute.isidentifier():
+        hint = (
+            f"If {attribute!r} is a column, write {{{base}[{attribute!r}]}}; "
+            f"to send what the {kind} returns, call it: {{{expression.strip()}()}}."
+        )
+    else:
+        hint = f"To send what it returns, call it: {{{expression.strip()}()}}."
+    msg = (
+        f"The prompt placeholder {{{field}}} is the {kind} {name}, not a value, so the "
+        f"prompt would say '<bound method ...>'. {hint} Nothing was sent."
+    )
+    raise GLMUsageError(msg)
+
+
+class Row:
+    """A DataFrame row for ``{row.col}``: a column always wins over a pandas attribute.
+
+    A pandas Series answers ``row.product`` with its ``prod`` method and
+    ``row.name`` with the index label, even when the frame has columns of those
+    names. Here an attribute that names a column is that column's value; any
+    other attribute (and ``row["col"]``, ``{row}``) is the Series' own.
+    """
+
+    __slots__ = ("series",)
+
+    def __init__(self, series: Any) -> None:
+        self.series = series
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "series":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        series = self.series
+        if name in series.index:
+            return series[name]
+        return getattr(series, name)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.series[key]
+
+    def __str__(self) -> str:
+        return str(self.series)
+
+    def __repr__(self) -> str:
+        return repr(self.series)
 
 
 def _split_field(field: str) -> tuple[str, str | None, str]:

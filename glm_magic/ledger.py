@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from .events import Usage
 from .models import model_info
-from .render import text_table
+from .wording import text_table
 
 if TYPE_CHECKING:
     from .result import GLMResult

@@ -491,7 +491,7 @@ class GLMMagics(Magics):
 
     def export_chat(self, name: str | None = None, path: str | None = None) -> None:
         from . import chats
-        from .render import count
+        from .wording import count
 
         if name is None or path is None:
             raise UsageError("Usage: `%glm export NAME FILE.ipynb` (`%glm chats` lists names).")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .render import text_table
+from .wording import text_table
 
 CHINA_ENDPOINT = "https://dashscope.aliyuncs.com/compatible-mode/v1"
 DEFAULT_MODEL = "glm-4.6"

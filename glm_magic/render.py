@@ -4,23 +4,50 @@ This is what stays in the notebook file once the live widgets are gone: plain
 Markdown (with one collapsed ``<details>`` block for the thinking) and a
 text/plain twin, so nbconvert, GitHub and a reopened notebook show the reply
 without a widget manager.
+
+No icons: an emoji needs an emoji font, which many systems lack (Debian's
+Chromium draws an empty box), so tool calls and problems are labelled in words.
+The thinking sits in a ``<blockquote>``, which every Markdown viewer sets off
+from the text around it, and which JupyterLab draws with its theme's own
+colours (``--jp-border-color2``, ``--jp-layout-color2``): it stays readable in
+the dark theme, where a fixed colour or opacity is not.
+
+It reads results through :class:`Shown`, the fields it needs, rather than
+importing the result type, so results can render themselves without an
+import circle.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .wording import count
 
 if TYPE_CHECKING:
-    from .events import ToolCall
-    from .result import GLMResult
+    from .events import ToolCall, Usage
 
 PLAIN_ANSWER_CHARS = 1000
 CALL_PREVIEW_CHARS = 200
 
 
-def usage_line(result: GLMResult) -> str:
+class Shown(Protocol):
+    """What a rendering reads of a result (:class:`glm_magic.result.GLMResult` has it all)."""
+
+    answer: str
+    thinking: str
+    model: str
+    usage: Usage
+    finish_reason: str
+    complete: bool
+    error: str | None
+    time_to_first_token: float | None
+    total_time: float
+    data: Any
+    tool_calls: list[ToolCall]
+
+
+def usage_line(result: Shown) -> str:
     u = result.usage
     parts = [result.model or "?"]
     parts.append(f"{u.prompt_tokens:,} in / {u.completion_tokens:,} out")
@@ -33,7 +60,7 @@ def usage_line(result: GLMResult) -> str:
     return " · ".join(parts)
 
 
-def problem_line(result: GLMResult) -> str | None:
+def problem_line(result: Shown) -> str | None:
     """One sentence for a result that did not end normally, else None.
 
     A complete reply can still carry an error: JSON that did not parse or
@@ -46,17 +73,17 @@ def problem_line(result: GLMResult) -> str | None:
     return result.error or f"The reply did not finish ({result.finish_reason})."
 
 
-def markdown(result: GLMResult) -> str:
+def markdown(result: Shown) -> str:
     blocks: list[str] = []
     if result.thinking:
         words = count(len(result.thinking.split()), "word")
         body = html.escape(result.thinking.strip()).replace("\n", "<br>\n")
         blocks.append(
             f"<details><summary>Thinking ({words})</summary>\n\n"
-            f"<div style='opacity:0.75'>\n{body}\n</div>\n\n</details>"
+            f"<blockquote>\n{body}\n</blockquote>\n\n</details>"
         )
     for call in result.tool_calls:
-        blocks.append(f"> 🔧 <code>{html.escape(call_text(call))}</code>")
+        blocks.append(f"> Tool call: <code>{html.escape(call_text(call))}</code>")
     if result.answer:
         answer = result.answer.strip()
         if result.data is not None and answer.startswith(("{", "[")):
@@ -64,12 +91,12 @@ def markdown(result: GLMResult) -> str:
         blocks.append(answer)
     problem = problem_line(result)
     if problem:
-        blocks.append(f"> ⚠️ **{html.escape(problem)}**")
+        blocks.append(f"> **{html.escape(problem)}**")
     blocks.append(f"<sub>{html.escape(usage_line(result))}</sub>")
     return "\n\n".join(blocks)
 
 
-def plain(result: GLMResult) -> str:
+def plain(result: Shown) -> str:
     """The text/plain twin, for viewers that cannot show Markdown.
 
     It is short on purpose: every front end receives both twins, the Markdown
@@ -94,19 +121,14 @@ def plain(result: GLMResult) -> str:
     return "\n\n".join(blocks)
 
 
-def bundle(result: GLMResult) -> dict[str, str]:
+def bundle(result: Shown) -> dict[str, str]:
     return {"text/markdown": markdown(result), "text/plain": plain(result)}
 
 
-def status_bundle(result: GLMResult) -> dict[str, str]:
+def status_bundle(result: Shown) -> dict[str, str]:
     """Just the usage line: what a live view becomes when the result is shown below it."""
     line = usage_line(result)
     return {"text/markdown": f"<sub>{html.escape(line)}</sub>", "text/plain": f"[{line}]"}
-
-
-def count(n: int, noun: str) -> str:
-    """``1 turn``, ``3 turns``: a number with its noun, plural unless it is one."""
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def call_text(call: ToolCall, width: int = CALL_PREVIEW_CHARS) -> str:
@@ -125,21 +147,3 @@ def call_text(call: ToolCall, width: int = CALL_PREVIEW_CHARS) -> str:
 def _one_line(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def text_table(rows: Sequence[Sequence[str]], right: Collection[int] = ()) -> str:
-    """Rows of text as aligned columns, for the ``%glm`` commands that print tables.
-
-    The first row is the header, underlined with dashes; the columns whose
-    positions are in ``right`` (numbers) are aligned right, the others left.
-    """
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(
-            cell.rjust(width) if i in right else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)

@@ -210,8 +210,8 @@ def complete_prompt(
     request = build_request(prompt, model, options, history)
     settings.api_key()
     mode = display or settings.display
-    note = structured.thinking_note(request)
-    if note and mode != "none":
+    note = structured.thinking_note(request) if mode != "none" else None
+    if note and structured.once(note):
         print(f"[{note}]")
     view = choose_view(mode, model, settings.update_interval)
     return run(request, settings, view, prompt, keep=keep)

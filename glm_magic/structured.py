@@ -123,6 +123,21 @@ def thinking_note(request: Request) -> str | None:
     return None
 
 
+_NOTED: set[str] = set()
+
+
+def once(note: str | None) -> str | None:
+    """``note`` the first time this session, None afterwards.
+
+    A note printed by a cell is saved with it: told once, it does not fill
+    every JSON cell of a notebook with the same sentence.
+    """
+    if note is None or note in _NOTED:
+        return None
+    _NOTED.add(note)
+    return note
+
+
 def finish(result: GLMResult, options: Options) -> None:
     """Fill ``result.data`` / ``result.code`` from the answer, or say in ``error`` why not."""
     if options.code:

@@ -166,6 +166,25 @@ def test_each_row_of_a_dataframe_gives_a_series_on_its_index(ip, glm_server, cap
     assert "3 items: 3 done" in out
 
 
+def test_a_column_wins_over_a_pandas_attribute_of_the_same_name(ip, glm_server, capsys):
+    ip.user_ns["r_orders"] = pd.DataFrame({"product": ["tea", "jam"], "name": ["Ann", "Bo"]})
+    value, _, err = cell(ip, capsys, "%%glm --each r_orders\n{row.name} buys {row.product}")
+    assert err == ""
+    assert value.tolist() == [
+        "You said: Ann buys tea (1 messages received)",
+        "You said: Bo buys jam (1 messages received)",
+    ]
+
+
+def test_a_method_in_a_placeholder_is_refused_by_name(ip, glm_server, capsys):
+    ip.user_ns["r_sales"] = pd.DataFrame({"price": [1.5, 2.0]})
+    _, _, err = cell(ip, capsys, "%%glm --each r_sales\nIs {row.product} a lot?")
+    assert err.startswith("UsageError:") and "Traceback" not in err
+    assert "{row.product} is the method Series.prod" in err
+    assert "{row['product']}" in err
+    assert glm_server.requests == []
+
+
 def test_each_item_of_a_series_and_of_a_list(ip, glm_server, capsys, cities):
     value, _, _ = cell(ip, capsys, "%%glm --each r_cities.city\n{index}: {item}")
     assert list(value.index) == ["c", "a", "b"]

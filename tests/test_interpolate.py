@@ -54,3 +54,11 @@ def test_a_failing_expression_names_itself():
 def test_json_in_a_prompt_is_called_what_it_is():
     with pytest.raises(GLMUsageError, match="braces that are not a placeholder"):
         interpolate('Fix {"a": 1}', NS)
+
+
+def test_a_function_or_method_is_refused_and_named():
+    with pytest.raises(GLMUsageError, match=r"\{name.upper\} is the method str.upper"):
+        interpolate("Shout {name.upper}", NS)
+    with pytest.raises(GLMUsageError, match=r"\{len\} is the function len.*\{len\(\)\}"):
+        interpolate("{len}", NS)
+    assert interpolate("Shout {name.upper()}", NS) == "Shout ADA"

@@ -136,7 +136,7 @@ def test_the_tool_cell_queries_the_dataframe_and_shows_the_call(notebook):
     cell = run.cell("%%glm --tools revenue_by")
     data = run.rendering(cell)
     assert (
-        "🔧 <code>revenue_by(column=&#x27;region&#x27;) -&gt; {&quot;South&quot;"
+        "Tool call: <code>revenue_by(column=&#x27;region&#x27;) -&gt; {&quot;South&quot;"
         in (data["text/markdown"])
     )
     assert "Tool call: revenue_by(column='region') -> {\"South\": " in data["text/plain"]

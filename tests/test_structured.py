@@ -12,6 +12,7 @@ from conftest import run
 from pydantic import BaseModel
 
 import glm_magic
+from glm_magic import structured
 from glm_magic.structured import first_code_block, parse_json
 from glm_magic.testing import Reply
 from glm_magic.testing.kernel import KernelSession
@@ -73,11 +74,17 @@ def test_a_prompt_that_mentions_json_is_sent_as_written(ip, glm_server, capsys):
     assert ip.user_ns["_glm"].data == {"a": 1}
 
 
-def test_json_mode_turns_thinking_off_and_says_so(ip, glm_server, capsys):
+def test_json_mode_turns_thinking_off_and_says_so_once_a_session(
+    ip, glm_server, capsys, monkeypatch
+):
+    monkeypatch.setattr(structured, "_NOTED", set())  # a new session
     out, _ = cell(ip, capsys, "%%glm --json\nA JSON list of two fruits, please.")
     assert sent(glm_server)["enable_thinking"] is False
     assert "thinking is off for this call" in out and "--thinking" in out
     assert ip.user_ns["_glm"].thinking == ""
+    again, _ = cell(ip, capsys, "%%glm --json\nA JSON list of two vegetables, please.")
+    assert sent(glm_server)["enable_thinking"] is False
+    assert "thinking is off" not in again, "saved cells do not repeat the note"
 
 
 def test_explicit_thinking_is_sent_as_asked_and_the_refusal_shown(ip, glm_server, capsys):

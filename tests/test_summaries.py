@@ -42,23 +42,47 @@ def prompt_sent(server) -> str:
 # -- summaries -----------------------------------------------------------------
 
 
-def test_a_dataframe_reads_as_shape_dtypes_and_a_markdown_table(sales):
+def rows_shown(text: str) -> list[str]:
+    """The data rows of the summary's last table."""
+    table = text[text.rindex("|  |") :].splitlines()
+    return [line for line in table[2:] if line.startswith("| ")]
+
+
+def test_a_dataframe_reads_as_shape_dtypes_statistics_and_rows(sales):
     text = summarize(sales)
     lines = text.splitlines()
     assert lines[0] == "pandas DataFrame: 1,000 rows x 3 columns"
     assert "city (" in lines[1] and "sales (float64)" in lines[1] and "units (int64)" in lines[1]
-    assert lines[2] == "|  | city | sales | units |"
-    assert lines[3] == "| --- | --- | --- | --- |"
-    assert lines[4] == "| 0 | Hangzhou | 0.0 | 0 |"
-    assert lines[-1] == "[980 more rows not shown]"
+    assert lines[2] == "Numeric columns:"
+    assert lines[3] == "| statistic | sales | units |"
+    assert "| mean | 749.25 | 499.5 |" in lines
+    assert "| max | 1498.5 | 999.0 |" in lines
+    top = "Hangzhou (250), Ningbo (250), Wenzhou (250), Shaoxing (250)"
+    assert f"- city: 4 distinct; {top}" in lines
+    assert "Rows:" in lines
+    assert lines[-1].startswith("[") and "spread evenly" in lines[-1]
+
+
+def test_a_question_about_trends_sees_rows_from_all_over_the_frame(sales):
+    rows = rows_shown(summarize(sales))
+    assert len(rows) > 50
+    assert rows[0].startswith("| 0 | Hangzhou | 0.0 | 0 |")
+    assert rows[-1].startswith("| 999 | Shaoxing | 1498.5 | 999 |")
+
+
+def test_null_counts_and_floats_read_as_pandas_prints_them():
+    frame = pd.DataFrame({"price": [378.09999999999997, None, 0.1 + 0.2], "n": [1, 2, 3]})
+    text = summarize(frame)
+    assert "price (float64, 1 null)" in text
+    assert "| 0 | 378.1 | 1 |" in text and "| 1 | NaN | 2 |" in text and "| 2 | 0.3 | 3 |" in text
 
 
 @pytest.mark.parametrize("budget", [300, 800, 4000])
 def test_the_summary_stays_within_the_budget_and_says_what_it_left_out(sales, budget):
     text = summarize(sales, budget)
     assert len(text) <= budget
-    shown = sum(1 for line in text.splitlines() if line.startswith("| ") and "---" not in line)
-    assert text.endswith(f"[{1000 - (shown - 1):,} more rows not shown]")
+    shown = len(rows_shown(text))
+    assert f"[{1000 - shown:,} more rows not shown" in text.splitlines()[-1]
 
 
 def test_a_small_frame_is_shown_whole_without_a_note():
@@ -83,7 +107,7 @@ def test_a_wide_frame_lists_the_columns_it_leaves_out():
 def test_a_series_reads_as_name_dtype_and_values(sales):
     text = summarize(sales["sales"], 500)
     assert text.startswith("pandas Series 'sales': 1,000 values, dtype float64\n")
-    assert "| 1 | 1.5 |" in text
+    assert "| mean | 749.25 |" in text and "| 0 | 0.0 |" in text
     assert len(text) <= 500 and "more rows not shown" in text
 
 

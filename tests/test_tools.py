@@ -592,8 +592,8 @@ def test_static_rendering_keeps_the_calls(ip, glm_server, capsys, tools):
     glm_server.queue(Reply(tool_calls=[tool_call("add", a=2, b=2)]), Reply(answer="Four."))
     _, _, result = cell(ip, capsys, "%%glm --tools add\n2 + 2?")
     markdown = result._repr_markdown_()
-    assert "🔧 <code>add(a=2, b=2) -&gt; 4 (" in markdown
-    assert markdown.index("🔧") < markdown.index("Four.")
+    assert "Tool call: <code>add(a=2, b=2) -&gt; 4 (" in markdown
+    assert markdown.index("Tool call:") < markdown.index("Four.")
     from glm_magic.render import plain
 
     assert "Tool call: add(a=2, b=2) -> 4 (" in plain(result)
@@ -643,11 +643,12 @@ def test_the_widget_view_shows_each_call_and_the_saved_markdown_keeps_it(glm_ser
         models = [m.content["data"]["state"]["_model_name"] for m in cell_run.of("comm_open")]
         assert models.count("OutputModel") == 3, "thinking, tool calls and answer panes"
         text = cell_run.text()
-        assert "🔧 area(width=3, height=4) -> 12.0 (" in text
-        assert text.index("Need the area.") < text.index("🔧 area") < text.index("The area is")
+        assert "Tool call: area(width=3, height=4) -> 12.0 (" in text
+        call = text.index("Tool call: area")
+        assert text.index("Need the area.") < call < text.index("The area is")
         assert "measuring" in text
         final = cell_run.of("update_display_data")[-1].content["data"]
-        assert "🔧 <code>area(width=3, height=4) -&gt; 12.0 (" in final["text/markdown"]
+        assert "Tool call: <code>area(width=3, height=4) -&gt; 12.0 (" in final["text/markdown"]
         assert "Tool call: area(width=3, height=4) -> 12.0 (" in final["text/plain"]
         assert len(cell_run.of("comm_close")) == len(cell_run.of("comm_open"))
         check = kernel.execute("print(_glm.tool_calls[0].result, _glm.answer)")

@@ -105,7 +105,7 @@ class WidgetView:
             self._phase(f"running {event.name}")
         elif isinstance(event, ToolCallDone):
             self.resumed = self.used - {"tools"}
-            self._write(("tools", f"🔧 {call_text(event.call)}\n"))
+            self._write(("tools", f"Tool call: {call_text(event.call)}\n"))
             self._release()
         elif isinstance(event, Retrying):
             self._phase(f"retry {event.attempt} in {event.delay:.1f} s ({event.reason})")
