@@ -116,7 +116,8 @@ def test_the_data_analysis_session_reads_its_csv_and_asks_about_the_frame(notebo
     run = notebook("data_analysis")
     overview = run.requests[0].body["messages"][-1]["content"]
     assert "pandas DataFrame: 30 rows x 6 columns" in overview
-    assert "revenue (float64)" in overview and "[10 more rows not shown]" in overview
+    assert "revenue (float64)" in overview
+    assert "| 29 | 2024-03-30" in overview and "not shown" not in overview, "all 30 rows fit"
 
 
 def test_the_follow_up_cell_continues_the_conversation(notebook):
