@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import options as spec
 from .errors import GLMUsageError
-from .request import Options
 from .result import GLMResult
 from .runner import complete_prompt
 from .settings import Settings, resolve
@@ -15,10 +15,14 @@ from .views import check_display
 def current_settings(
     *,
     model: str | None = None,
-    base_url: str | None = None,
     max_tool_rounds: int | None = None,
+    **connection: Any,
 ) -> Settings:
-    """Settings as the magic would see them: its ``%config`` when the extension is loaded."""
+    """Settings as the magic would see them: its ``%config`` when the extension is loaded.
+
+    ``connection`` holds the options the spec places in the settings
+    (``base_url``, ``provider``), by name; None is not given.
+    """
     try:
         from IPython import get_ipython
     except ImportError:
@@ -28,16 +32,18 @@ def current_settings(
     magics = shell.magics_manager.registry.get("GLMMagics") if shell is not None else None
     return resolve(
         model=model,
-        base_url=base_url,
         max_tool_rounds=max_tool_rounds,
+        **connection,
         config=magics.trait_values(config=True) if magics is not None else None,
     )
+
+
+API_ARGUMENTS = ("display", "max_tool_rounds")
 
 
 def complete(
     prompt: str,
     *,
-    base_url: str | None = None,
     display: str = "none",
     max_tool_rounds: int | None = None,
     **options: Any,
@@ -45,20 +51,19 @@ def complete(
     """Send one prompt and return its result; never raises for provider failures.
 
     ``options`` are the cell options by their long names (``model``,
-    ``thinking``, ``temperature``, ``top_p``, ``top_k``, ``max_tokens``,
-    ``seed``, ``stop``, ``system``, ``json``, ``schema`` (a pydantic model class
-    or JSON-schema dict), ``code``); ``tools=[f, g]`` (or ``{"name": f}``) lets
-    the model call those functions, at most ``max_tool_rounds`` rounds (default:
-    the magic's setting, 5). ``display`` is ``"none"`` (default),
-    ``"auto"``, ``"widgets"`` or ``"text"``. A bad option raises
-    ``GLMUsageError`` (a ``ValueError``) before anything is sent.
+    ``provider``, ``base_url``, ``thinking``, ``temperature``, ``top_p``,
+    ``top_k``, ``max_tokens``, ``seed``, ``stop``, ``repetition_penalty``,
+    ``system``, ``json``, ``schema`` (a pydantic model class or JSON-schema
+    dict), ``code``: see ``glm_magic.options``); ``tools=[f, g]`` (or
+    ``{"name": f}``) lets the model call those functions, at most
+    ``max_tool_rounds`` rounds (default: the magic's setting, 5). ``display``
+    is ``"none"`` (default), ``"auto"``, ``"widgets"`` or ``"text"``. A bad
+    option raises ``GLMUsageError`` (a ``ValueError``) before anything is sent.
     """
     if not isinstance(prompt, str):
         msg = f"complete() needs the prompt as text (str); got {type(prompt).__name__}."
         raise GLMUsageError(msg)
     check_display(display, "complete")
-    opts = Options.from_api(options, "complete")
-    settings = current_settings(
-        model=opts.model, base_url=base_url, max_tool_rounds=max_tool_rounds
-    )
+    opts, connection = spec.from_api(options, "complete", also=API_ARGUMENTS)
+    settings = current_settings(model=opts.model, max_tool_rounds=max_tool_rounds, **connection)
     return complete_prompt(prompt, opts, settings, display=display)

@@ -463,7 +463,6 @@ def map(
     prompts: Iterable[str],
     concurrency: int = DEFAULT_CONCURRENCY,
     *,
-    base_url: str | None = None,
     display: str = "none",
     show: int = 0,
     max_tool_rounds: int | None = None,
@@ -480,17 +479,16 @@ def map(
     them. A KeyboardInterrupt stops the batch and returns what finished;
     :func:`resume` runs the rest.
     """
-    from .api import current_settings
+    from . import options as spec
+    from .api import API_ARGUMENTS, current_settings
 
     check_display(display, "map")
-    opts = Options.from_api(options, "map")
+    opts, connection = spec.from_api(options, "map", also=("concurrency", "show", *API_ARGUMENTS))
     prompts = list(prompts)
     if not all(isinstance(p, str) for p in prompts):
         msg = "map() needs prompts as text (str); format each item into a prompt first."
         raise GLMUsageError(msg)
-    settings = current_settings(
-        model=opts.model, base_url=base_url, max_tool_rounds=max_tool_rounds
-    )
+    settings = current_settings(model=opts.model, max_tool_rounds=max_tool_rounds, **connection)
     return start(
         prompts,
         opts,
@@ -498,7 +496,7 @@ def map(
         concurrency=concurrency,
         display=display,
         show=show,
-        base_url=base_url,
+        base_url=connection.get("base_url"),
         max_tool_rounds=max_tool_rounds,
     )
 

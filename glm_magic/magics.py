@@ -7,6 +7,7 @@ prints real help, and settings are traitlets on ``GLMMagics`` so
 
 from __future__ import annotations
 
+import argparse
 import ast
 import getpass
 import inspect
@@ -17,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import argument, argument_group, kwds, magic_arguments
 from IPython.display import display
 from IPython.utils.process import arg_split
-from traitlets import Enum, Float, Int, Unicode
+from traitlets.config import Configurable
 
-from . import defaults
+from . import options as spec
 from .errors import GLMUsageError
 from .models import models_table
 
@@ -33,151 +34,44 @@ if TYPE_CHECKING:
     from .result import GLMResult
     from .settings import Settings
 
-OPTIONS = [
-    argument("-m", "--model", help="Model id (default: glm-4.6); unknown ids pass through."),
-    argument(
-        "--thinking",
-        dest="thinking",
-        action="store_true",
-        default=None,
-        help="Turn thinking on (enable_thinking); the GLM default.",
-    ),
-    argument(
-        "--no-thinking",
-        dest="thinking",
-        action="store_false",
-        default=None,
-        help="Turn thinking off: faster, cheaper, answer only.",
-    ),
-    argument("-t", "--temperature", type=float, help="Sampling temperature, 0 <= X < 2."),
-    argument("--top-p", type=float, help="Nucleus sampling, 0 < X <= 1."),
-    argument("--top-k", type=int, help="Sample from the K most likely tokens (K >= 0)."),
-    argument("--max-tokens", type=int, help="Longest answer, at most the model's max answer."),
-    argument("--seed", type=int, help="Seed for repeatable sampling."),
-    argument("--stop", action="append", help="Stop text; repeat for several."),
-    argument("-s", "--system", help="System prompt (quote it if it has spaces)."),
-    argument("-o", "--out", help="Also store the result in this variable."),
-    argument(
-        "-c",
-        "--chat",
-        metavar="NAME",
-        help="Continue (or start) conversation NAME; without it a cell is stateless.",
-    ),
-    argument(
-        "--last",
-        type=int,
-        metavar="N",
-        help="With -c: send only the last N turns of the conversation.",
-    ),
-    argument(
-        "--json",
-        action="store_true",
-        help="Ask for a JSON object (thinking off unless --thinking); parsed into .data.",
-    ),
-    argument(
-        "--schema",
-        help="A pydantic model or JSON-schema dict in the notebook: .data is the validated value.",
-    ),
-    argument(
-        "--code",
-        action="store_true",
-        help="Ask for Python code: .code holds it, offered as the next cell (not run).",
-    ),
-    argument(
-        "--tools",
-        action="append",
-        metavar="F,G",
-        help="Let the model call these notebook functions (comma-separated names).",
-    ),
-    argument(
-        "--each",
-        metavar="EXPR",
-        help="Batch: run the prompt once per item of a list, Series or DataFrame "
-        "({item}, {index}, {row.col}); returns the answers in the input's shape.",
-    ),
-    argument("-j", "--jobs", type=int, metavar="N", help="Batch: N requests at a time (8)."),
-    argument(
-        "--resume",
-        metavar="NAME",
-        help="Batch: run again only the unfinished items of the batch result NAME, with "
-        "their own prompts and options (takes only -j, --show, --quiet, --dry-run, -o).",
-    ),
-    argument(
-        "--dry-run",
-        action="store_true",
-        help="Batch: send nothing; count the calls and estimate tokens.",
-    ),
-    argument("--show", type=int, metavar="N", help="Batch: stream the first N replies live."),
-    argument("--quiet", action="store_true", help="No live display; the result is stored."),
-    argument(
-        "--raw",
-        action="store_true",
-        help="Send the prompt as written: no {} filling (not with --each).",
-    ),
-    argument("--base-url", help="OpenAI-compatible endpoint for this cell."),
-]
-
 
 def with_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(OPTIONS):
-        func = option(func)
+    """Add every option of the spec to a magic, in help sections by group."""
+    decorators: list[Any] = [kwds(formatter_class=HelpFormatter)]
+    for title, arguments in spec.arguments():
+        decorators += [argument_group(title), *arguments]
+    for decorator in reversed(decorators):
+        func = decorator(func)
     return func
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``%%glm?`` as plain text: IPython's formatter writes reStructuredText
+    (a ``::`` literal block before the usage line, ``<F,G>`` around placeholders)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return super()._fill_text(inspect.cleandoc(text), width, indent)
+
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups, "Usage: %")
+
+
+#: The ``%config GLMMagics.<name>`` traits, made from the spec's settings table.
+GLMSettings = type("GLMSettings", (Configurable,), spec.traits())
+
+
 @magics_class
-class GLMMagics(Magics):
+class GLMMagics(GLMSettings, Magics):
     """GLM reasoning models in the notebook: ``%%glm`` cells and ``%glm`` commands."""
 
-    model = Unicode(
-        "",
-        help="Model used when a cell names none. Empty: $GLM_MAGIC_MODEL, else glm-4.6.",
-    ).tag(config=True)
-    base_url = Unicode(
-        "",
-        help="OpenAI-compatible endpoint. Empty: $GLM_MAGIC_BASE_URL, else DashScope (China).",
-    ).tag(config=True)
-    timeout = Float(defaults.TIMEOUT, help="Seconds to wait for the next piece of a reply.").tag(
-        config=True
-    )
-    max_retries = Int(
-        defaults.MAX_RETRIES,
-        help="Times a request refused with 429/5xx, or cut before its first token, is resent.",
-    ).tag(config=True)
-    retry_backoff = Float(
-        defaults.RETRY_BACKOFF,
-        help="First wait between retries in seconds; doubles each time (Retry-After wins).",
-    ).tag(config=True)
-    update_interval = Float(
-        defaults.UPDATE_INTERVAL,
-        help="Shortest time between two live text updates (0.08 s: with the status line, "
-        "at most 20 messages per second). Below 0.08 s, text is also batched by size, "
-        "and shown at the latest 0.08 s after it arrives.",
-    ).tag(config=True)
-    value_budget = Int(
-        defaults.VALUE_BUDGET,
-        min=200,
-        help=(
-            "Most characters one {value} adds to a prompt: DataFrames, Series and arrays "
-            "become summaries, long text and lists are cut, with a note of what was left "
-            "out. {x!s} and {x!r} send the whole text."
-        ),
-    ).tag(config=True)
-    max_tool_rounds = Int(
-        defaults.MAX_TOOL_ROUNDS,
-        min=0,
-        help="With --tools: most rounds of function calls before the model must answer.",
-    ).tag(config=True)
-    display = Enum(
-        ["auto", "widgets", "text"],
-        "auto",
-        help="Live view: widgets in a kernel with ipywidgets, else text ('auto'), or forced.",
-    ).tag(config=True)
-
-    def settings(self, *, model: str | None = None, base_url: str | None = None) -> Settings:
-        """The settings in force for a cell with these options, this ``%config`` applied."""
+    def settings(self, args: Any = None) -> Settings:
+        """The settings in force for a cell's parsed options, this ``%config`` applied."""
         from .settings import resolve
 
-        return resolve(model=model, base_url=base_url, config=self.trait_values(config=True))
+        if args is None:
+            return resolve(config=self.trait_values(config=True))
+        chosen = {o.name: getattr(args, o.name) for o in spec.SPEC if o.place == "settings"}
+        return resolve(model=args.model, **chosen, config=self.trait_values(config=True))
 
     @magic_arguments(name="%glm")
     @with_options
@@ -185,19 +79,18 @@ class GLMMagics(Magics):
     def glm_cell(self, line: str, cell: str) -> Any:
         """Send the cell to a GLM model; thinking and answer stream live.
 
-        The cell body is the prompt. ``{name}`` and ``{expression}`` are filled
-        in from the notebook (``{{`` and ``}}`` are literal braces; ``--raw``
-        turns filling off; ``{df}`` sends a DataFrame's summary, ``{_glm_last_error}``
-        the last traceback). The result is stored in ``_glm`` (and in ``-o NAME``):
-        ``str(_glm)`` is the answer, ``_glm.thinking`` the thinking, ``_glm.usage``
-        the tokens.
+        The cell body is the prompt. {name} and {expression} are filled in from
+        the notebook ({{ and }} are literal braces; --raw turns filling off).
+        {df} sends a DataFrame's summary, {_glm_last_error} the last traceback.
+        The result is stored in _glm (and in -o NAME): str(_glm) is the answer,
+        _glm.thinking the thinking, _glm.usage the tokens.
 
-        Batch: ``--each EXPR`` runs the prompt once per item of a list, Series or
-        DataFrame (``{item}``, ``{index}``, ``{row.col}``), ``-j N`` at a time, with
-        a progress bar. The cell returns the answers in the input's shape (a list,
-        or a Series on the input's index; a DataFrame with ``--json``); ``_glm``
-        and ``-o NAME`` hold the ``BatchResult`` (``.results``, ``.failed``,
-        ``.summary()``), which ``--resume NAME`` completes.
+        Batch: --each EXPR runs the prompt once per item of a list, Series or
+        DataFrame ({item}, {index}, {row.col}), -j N at a time, with a progress
+        bar. The cell returns the answers in the input's shape (a list, or a
+        Series on the input's index; a DataFrame with --json); _glm and -o NAME
+        hold the BatchResult (.results, .failed, .summary()), which --resume NAME
+        completes.
         """
         args = self._parse(self.glm_cell, line)
         if is_batch(args):
@@ -218,12 +111,12 @@ class GLMMagics(Magics):
     def glm_line(self, line: str) -> Any:
         """One-shot prompt, or a command.
 
-        ``%glm PROMPT`` sends one prompt and returns the result (``x = %glm ...``).
-        ``%glm models`` shows the model table, ``%glm config`` the effective
-        settings (key masked), ``%glm key`` asks for the API key, ``%glm usage``
-        the tokens used this session. Conversations: ``%glm chats``, ``%glm
-        history NAME``, ``%glm reset [NAME]``, ``%glm export NAME FILE.ipynb``.
-        ``%glm -- history of Rome`` sends a prompt that starts like a command.
+        %glm PROMPT sends one prompt and returns the result (x = %glm ...).
+        %glm models shows the model table, %glm config the effective settings
+        (key masked), %glm key asks for the API key, %glm usage the tokens used
+        this session. Conversations: %glm chats, %glm history NAME, %glm reset
+        [NAME], %glm export NAME FILE.ipynb. %glm -- history of Rome sends a
+        prompt that starts like a command.
         """
         command = find_command(line)
         if command is not None:
@@ -264,11 +157,18 @@ class GLMMagics(Magics):
         try:
             # posix=True: quotes group words and are dropped, so -s 'Be brief.' sends
             # Be brief. (IPython's parse_argstring keeps the quotes in the value).
-            args = func.parser.parse_args(arg_split(line, posix=True))
+            words = arg_split(line, posix=True)
         except ValueError as exc:
             raise UsageError(f"Could not read the options {line!r}: {exc}.") from None
+        try:
+            args = func.parser.parse_args(words)
         except UsageError as exc:
-            raise UsageError(f"{exc}. `%%glm?` lists the options.") from None
+            hint = unknown_flag_hint(func.parser, words)
+            raise UsageError(f"{exc}.{hint} `%%glm?` lists the options.") from None
+        try:
+            spec.check_ranges(vars(args))
+        except GLMUsageError as exc:
+            raise UsageError(str(exc)) from None
         if args.out is not None and not (
             args.out.isidentifier() and not keyword.iskeyword(args.out)
         ):
@@ -277,8 +177,8 @@ class GLMMagics(Magics):
         if args.chat is not None and not chats.valid_name(args.chat):
             msg = f"-c/--chat needs a one-word name (letters, digits, _ . -); {args.chat!r} is not."
             raise UsageError(msg)
-        if args.last is not None and (args.chat is None or args.last < 0):
-            msg = "--last N sends the last N turns of a conversation: it needs -c NAME and N >= 0."
+        if args.last is not None and args.chat is None:
+            msg = "--last N sends the last N turns of a conversation: it needs -c NAME."
             raise UsageError(msg)
         return args
 
@@ -297,7 +197,7 @@ class GLMMagics(Magics):
                 else interpolate(text, self.shell.user_ns, budget=self.value_budget, notes=notes)
             )
             options = self._options(args)
-            settings = self.settings(model=args.model, base_url=args.base_url)
+            settings = self.settings(args)
             turn = None
             if args.chat:
                 key = cell_runs.key(text, vars(args))
@@ -339,8 +239,6 @@ class GLMMagics(Magics):
         display_mode = "none" if args.quiet else self.display
         show = args.show or 0
         try:
-            if show < 0:
-                raise GLMUsageError(f"--show needs 0 or more items; got {show}.")
             if args.resume is not None:
                 result = batch.resume_stored(
                     ns.get(args.resume),
@@ -358,7 +256,7 @@ class GLMMagics(Magics):
                 items = batch.items_of(self._each(args.each), f"--each {args.each}")
                 notes: list[str] = []
                 prompts = batch.fill(text.strip(), items, ns, budget=self.value_budget, notes=notes)
-                settings = self.settings(model=args.model, base_url=args.base_url)
+                settings = self.settings(args)
                 if args.dry_run:
                     print(batch.plan(prompts, options, options.model or settings.model))
                     return None
@@ -421,7 +319,7 @@ class GLMMagics(Magics):
         if not specs:
             return None
         tools: dict[str, Any] = {}
-        for name in (n.strip() for spec in specs for n in spec.split(",")):
+        for name in (n.strip() for names in specs for n in names.split(",")):
             if not name:
                 continue
             if name not in self.shell.user_ns:
@@ -501,26 +399,46 @@ class GLMMagics(Magics):
         print(f"Wrote chat {name!r} ({turns}) to {written}")
 
 
-BATCH_ONLY = ("-j", "--dry-run", "--show")
-RESUME_TAKES = ("-j", "--show", "--quiet", "--dry-run", "-o")
-FLAG_VALUES = {"store_true": True, "store_false": False}
+# `%%glm?` prints the help without a "File: .../magics.py" line, which would be saved
+# into notebooks: IPython's inspector prints the file it finds by following
+# __wrapped__ (oinspect.find_file), and finds none here.
+GLMMagics.glm_cell.__wrapped__ = None
+GLMMagics.glm_line.__wrapped__ = None
+
+
+def unknown_flag_hint(parser: Any, words: list[str]) -> str:
+    """`` Did you mean --temperature?`` for the first word on the line that is no option."""
+    try:
+        _, extra = parser.parse_known_args(words)
+    except UsageError:
+        return ""
+    flags = [flag for option in spec.SPEC for flag in option.flags if flag.startswith("--")]
+    for word in extra:
+        if word.startswith("-"):
+            return spec.suggest(word.split("=", 1)[0], flags)
+    return ""
 
 
 def is_batch(args: Any) -> bool:
     """True for a batch run; options that do not fit the kind of run are refused.
 
-    ``--resume NAME`` sends the prompts and options stored in NAME, so it only
-    takes what says how to run them. ``--raw`` with ``--each`` would send the
-    same unfilled prompt for every item. Batch-only options need a batch.
+    --resume NAME sends the prompts and options stored in NAME, so it only
+    takes what says how to run them. --raw with --each would send the same
+    unfilled prompt for every item. Batch-only options need a batch.
     """
-    given = given_options(args)
+    given = spec.given(args)
     if args.resume is not None:
-        ignored = [flag for flag in given if flag not in ("--resume", *RESUME_TAKES)]
+        ignored = [
+            o.written(getattr(args, o.name))
+            for o in given
+            if o.name != "resume" and not o.with_resume
+        ]
         if ignored:
+            takes = ", ".join(o.flags[0] for o in spec.SPEC if o.with_resume)
             msg = (
                 f"--resume NAME runs the unfinished items of NAME again with the prompts and "
                 f"options they were first sent with (the cell text is not read either), so it "
-                f"takes only {', '.join(RESUME_TAKES)}; remove {', '.join(ignored)}."
+                f"takes only {takes}; remove {', '.join(ignored)}."
             )
             raise UsageError(msg)
         return True
@@ -534,23 +452,11 @@ def is_batch(args: Any) -> bool:
             )
             raise UsageError(msg)
         return True
-    used = [flag for flag in given if flag in BATCH_ONLY]
+    used = [o.written(getattr(args, o.name)) for o in given if o.batch_only]
     if used:
         msg = f"{', '.join(used)} only apply to a batch: add --each EXPR (or --resume NAME)."
         raise UsageError(msg)
     return False
-
-
-def given_options(args: Any) -> list[str]:
-    """The options set on the line, each by its first flag (``-m``, ``--no-thinking``)."""
-    given = []
-    for option in OPTIONS:
-        action = option.kwds.get("action")
-        dest = option.kwds.get("dest") or option.args[-1].lstrip("-").replace("-", "_")
-        value = getattr(args, dest)
-        if value is not None and (action not in FLAG_VALUES or value is FLAG_VALUES[action]):
-            given.append(option.args[0])
-    return given
 
 
 COMMANDS: dict[str, Callable[..., None]] = {
@@ -593,12 +499,7 @@ def split_line(line: str) -> tuple[str, str]:
     The prompt is free text (apostrophes, braces, dashes), so it never goes
     through shell-style splitting; only the leading options do.
     """
-    takes_value = {
-        name
-        for option in OPTIONS
-        for name in option.args
-        if option.kwds.get("action") not in ("store_true", "store_false")
-    }
+    takes_value = {flag for option in spec.SPEC if option.takes_value for flag in option.flags}
     i, n = 0, len(line)
     while True:
         while i < n and line[i].isspace():

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import GLMUsageError, UnknownOptionError
+from .errors import GLMUsageError
 from .models import model_info
+from .options import SPEC, Options, check_ranges
 from .structured import check, instruct, wants_json
 from .tools import Toolbox
 
@@ -26,92 +26,6 @@ CJK = re.compile(
     "\uf900-\ufaff\uff00-\uffef\U00020000-\U0002ffff]"
 )
 MESSAGE_OVERHEAD = 4
-
-
-@dataclass
-class Options:
-    """The sampling and prompt options shared by the magic and the Python API."""
-
-    model: str | None = None
-    thinking: bool | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    max_tokens: int | None = None
-    seed: int | None = None
-    stop: list[str] | None = None
-    repetition_penalty: float | None = None
-    system: str | None = None
-    tools: Sequence[Callable[..., Any]] | Mapping[str, Callable[..., Any]] | None = None
-    json: bool = False
-    schema: Any = None
-    code: bool = False
-
-    @classmethod
-    def from_kwargs(cls, kwargs: dict[str, Any]) -> tuple[Options, dict[str, Any]]:
-        """Split keyword arguments into our options and the rest (for the caller)."""
-        names = {f.name for f in fields(cls)}
-        mine = {k: v for k, v in kwargs.items() if k in names}
-        rest = {k: v for k, v in kwargs.items() if k not in names}
-        return cls(**mine), rest
-
-    @classmethod
-    def from_api(cls, kwargs: dict[str, Any], caller: str) -> Options:
-        """The options of a Python API call (``complete``, ``map``).
-
-        A misspelt name or a value of the wrong type raises before anything is
-        sent, as the magic's parser would; the error is a ``GLMUsageError`` and,
-        for a name that is not an option, also the ``TypeError`` Python raises
-        for an unknown keyword argument. ``stop="END"`` is short for
-        ``stop=["END"]``.
-        """
-        options, unknown = cls.from_kwargs(kwargs)
-        if unknown:
-            names = ", ".join(sorted(f.name for f in fields(cls)))
-            msg = (
-                f"{caller}() got unknown options: {', '.join(sorted(unknown))}. "
-                f"Options: {names}; and base_url, display, max_tool_rounds."
-            )
-            raise UnknownOptionError(msg)
-        if isinstance(options.stop, str):
-            options.stop = [options.stop]
-        for name, kind in API_TYPES.items():
-            value = getattr(options, name)
-            if value is not None and not _is(value, kind):
-                msg = f"{caller}() option {name} must be {kind}; got {value!r}."
-                raise GLMUsageError(msg)
-        return options
-
-
-API_TYPES = {
-    "model": "text",
-    "thinking": "True or False",
-    "temperature": "a number",
-    "top_p": "a number",
-    "top_k": "a whole number",
-    "max_tokens": "a whole number",
-    "seed": "a whole number",
-    "stop": "text or a list of text",
-    "repetition_penalty": "a number",
-    "system": "text",
-    "json": "True or False",
-    "code": "True or False",
-}
-
-
-def _is(value: Any, kind: str) -> bool:
-    """Whether ``value`` is of the kind :data:`API_TYPES` names (a bool is no number)."""
-    if kind == "text":
-        return isinstance(value, str)
-    if kind == "True or False":
-        return isinstance(value, bool)
-    if isinstance(value, bool):
-        return False
-    if kind == "a number":
-        return isinstance(value, int | float) and math.isfinite(value)
-    if kind == "a whole number":
-        return isinstance(value, int)
-    return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
 
 
 @dataclass
@@ -138,9 +52,11 @@ class Request:
     def body(self) -> dict[str, Any]:
         """Keyword arguments for ``client.chat.completions.create``.
 
-        ``enable_thinking``, ``top_k`` and ``repetition_penalty`` are not OpenAI
-        parameters, so they travel in ``extra_body``. Unset options are left out
-        so the provider's own defaults apply.
+        Options placed in the ``body`` (see :mod:`glm_magic.options`) go under
+        their own names; ``enable_thinking`` and the ``extra`` ones (``top_k``,
+        ``repetition_penalty``) are not OpenAI parameters, so they travel in
+        ``extra_body``. Unset options are left out so the provider's own
+        defaults apply.
         """
         o = self.options
         body: dict[str, Any] = {
@@ -149,17 +65,13 @@ class Request:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        for name in ("temperature", "top_p", "max_tokens", "seed", "stop"):
-            value = getattr(o, name)
-            if value is not None:
-                body[name] = value
         extra: dict[str, Any] = {}
         if o.thinking is not None or model_info(self.model) is not None:
             extra["enable_thinking"] = self.thinking
-        if o.top_k is not None:
-            extra["top_k"] = o.top_k
-        if o.repetition_penalty is not None:
-            extra["repetition_penalty"] = o.repetition_penalty
+        for option in SPEC:
+            value = getattr(o, option.name, None)
+            if option.place in ("body", "extra") and value is not None:
+                (body if option.place == "body" else extra)[option.name] = value
         if extra:
             body["extra_body"] = extra
         if wants_json(o):
@@ -170,26 +82,18 @@ class Request:
 
 
 def check_options(model: str, o: Options) -> None:
-    """Refuse values the provider would refuse, naming the option and the range."""
+    """Refuse values the provider would refuse, naming the option and the range.
+
+    The ranges come from the option spec; the model's own limits from its
+    catalogue entry.
+    """
     info = model_info(model)
-    if o.temperature is not None and not 0 <= o.temperature < 2:
-        _bad(f"--temperature must be at least 0 and below 2; got {o.temperature}.")
-    if o.top_p is not None and not 0 < o.top_p <= 1:
-        _bad(f"--top-p must be above 0 and at most 1; got {o.top_p}.")
-    if o.top_k is not None and o.top_k < 0:
-        _bad(f"--top-k must be 0 or more; got {o.top_k}.")
-    if o.repetition_penalty is not None and o.repetition_penalty <= 0:
-        _bad(f"repetition_penalty must be above 0; got {o.repetition_penalty}.")
-    if o.seed is not None and not 0 <= o.seed < 2**31:
-        _bad(f"--seed must be between 0 and 2147483647; got {o.seed}.")
-    if o.max_tokens is not None:
-        if o.max_tokens < 1:
-            _bad(f"--max-tokens must be at least 1; got {o.max_tokens}.")
-        if info and o.max_tokens > info.max_answer:
-            _bad(
-                f"--max-tokens {o.max_tokens} is above {model}'s maximum answer length of "
-                f"{info.max_answer:,} tokens; use {info.max_answer} or less."
-            )
+    check_ranges(vars(o))
+    if info and o.max_tokens is not None and o.max_tokens > info.max_answer:
+        _bad(
+            f"--max-tokens {o.max_tokens} is above {model}'s maximum answer length of "
+            f"{info.max_answer:,} tokens; use {info.max_answer} or less."
+        )
     if o.stop is not None and not all(isinstance(s, str) and s for s in o.stop):
         _bad("--stop needs non-empty text.")
     check(o)

@@ -48,6 +48,8 @@ class Settings:
     update_interval: float = defaults.UPDATE_INTERVAL
     display: str = "auto"
     max_tool_rounds: int = defaults.MAX_TOOL_ROUNDS
+    #: The provider a cell or call named (``--provider``), None when it named none.
+    provider: str | None = None
 
     def api_key(self) -> str:
         """The key to send, from ``%glm key`` or the environment; raises if there is none."""
@@ -93,12 +95,13 @@ def resolve(
     *,
     model: str | None = None,
     base_url: str | None = None,
+    provider: str | None = None,
     max_tool_rounds: int | None = None,
     config: Mapping[str, Any] | None = None,
 ) -> Settings:
     """The settings in force, strongest first (see the module docstring).
 
-    ``model``, ``base_url`` and ``max_tool_rounds`` are a cell's options or an
+    ``model``, ``base_url``, ``provider`` and ``max_tool_rounds`` are a cell's options or an
     API call's arguments (None: not given); ``config`` is GLMMagics's
     ``%config`` values by trait name, None when the extension is not loaded.
     """
@@ -122,6 +125,7 @@ def resolve(
         update_interval=config.get("update_interval", default.update_interval),
         display=config.get("display", default.display),
         max_tool_rounds=rounds,
+        provider=provider,
     )
 
 

@@ -238,7 +238,7 @@ def test_mistakes_are_one_paragraph_and_send_nothing(ip, glm_server, capsys):
     for source, expected in [
         ("%%glm --each r_map\n{item}", "needs a list"),
         ("%%glm --each r_missing\n{item}", "NameError"),
-        ("%%glm --each r_map.keys() -j 0\n{item}", "needs a list"),
+        ("%%glm --each r_map.keys() -j 1\n{item}", "needs a list"),
         ("%%glm --show 2\nhi", "only apply to a batch"),
         ("%%glm --resume r_map\nhi", "not a batch result"),
         ("%%glm --each [1] -c talk\n{item}", "cannot be combined"),
@@ -262,7 +262,7 @@ def test_resume_refuses_the_options_it_would_not_use(ip, glm_server, capsys):
     ]:
         _, _, err = cell(ip, capsys, source)
         assert err.startswith("UsageError: --resume NAME runs the unfinished items"), err
-        assert "takes only -j, --show, --quiet, --dry-run, -o" in err
+        assert "takes only -o, --quiet, -j, --dry-run, --show" in err
         assert f"remove {ignored}." in err
     value, out, err = cell(ip, capsys, "%glm --resume r_job -j 2 --quiet --dry-run")
     assert value is None and err == "" and "0 calls" in out

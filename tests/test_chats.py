@@ -104,13 +104,18 @@ def test_last_n_sends_only_the_last_turns_and_keeps_them_all(chat, glm_server, c
 
 
 @pytest.mark.parametrize(
-    "source", ["%%glm --last 2\nhi", "%glm --last 2 hi", "%%glm -c x --last -1\nhi"]
+    ("source", "expected"),
+    [
+        ("%%glm --last 2\nhi", "it needs -c NAME"),
+        ("%glm --last 2 hi", "it needs -c NAME"),
+        ("%%glm -c x --last -1\nhi", "--last must be 0 or more"),
+    ],
 )
-def test_last_needs_a_chat_and_a_count(chat, glm_server, capsys, source):
+def test_last_needs_a_chat_and_a_count(chat, glm_server, capsys, source, expected):
     result = run(chat, source)
     _, err = capsys.readouterr()
     assert not result.success
-    assert err.startswith("UsageError: ") and "-c NAME" in err
+    assert err.startswith("UsageError: ") and expected in err
     assert glm_server.requests == []
 
 

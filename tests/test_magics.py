@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from conftest import run
 
-from glm_magic.magics import GLMMagics
+from glm_magic import options as spec
 from glm_magic.result import GLMResult
 from glm_magic.testing import FakeDashScope
 
@@ -189,29 +189,19 @@ def test_unknown_models_pass_through_without_local_limits(ip, glm_server, capsys
         assert ip.user_ns["_glm"].complete
 
 
-def test_help_is_real_help_listing_the_options(ip, capsys):
-    doc = GLMMagics.glm_cell.__doc__
-    for option in (
-        "--model",
-        "--thinking",
-        "--no-thinking",
-        "--temperature",
-        "--top-p",
-        "--top-k",
-        "--max-tokens",
-        "--seed",
-        "--stop",
-        "--system",
-        "--out",
-        "--quiet",
-        "--raw",
-        "--base-url",
-    ):
-        assert option in doc
+def test_help_reads_in_sections_as_plain_text_without_a_file_line(ip, capsys):
     run(ip, "%%glm?")
     out = capsys.readouterr().out
-    assert "%%glm [-m MODEL]" in out
-    assert "--no-thinking" in out
+    assert "Usage: %%glm [-m NAME]" in out
+    for section in ("Model:", "Sampling:", "Output:", "Conversation:", "Batch", "Connection:"):
+        assert f"\n{section}" in out
+    for option in spec.SPEC:
+        assert all(flag in out for flag in option.flags), option.name
+    assert "File:" not in out, "the path of magics.py would be saved into the notebook"
+    assert "``" not in out and "::" not in out, "no reStructuredText markup"
+    run(ip, "%glm?")
+    out = capsys.readouterr().out
+    assert "Usage: %glm [-m NAME]" in out and "File:" not in out
 
 
 def test_after_unload_and_reload_config_reaches_the_one_live_instance(ip, glm_server, capsys):
