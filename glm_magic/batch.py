@@ -14,20 +14,21 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import structured
 from .errors import GLMUsageError
 from .events import Usage
 from .interpolate import Row, interpolate
-from .models import model_info
+from .pacing import Pacer, known_limits, limits_text
 from .request import Options, build_request, message_tokens
 from .result import GLMResult
 from .scheduler import BatchRun, succeeded
 from .settings import Settings
 from .summaries import DEFAULT_BUDGET
 from .views import check_display
+from .views.progress import duration
 from .wording import count
 
 DEFAULT_CONCURRENCY = 8
@@ -68,6 +69,10 @@ class BatchResult(list):
         self.rate_limited = 0
         self.lowest_concurrency = concurrency
         self.interrupted = False
+        #: The pacing asked for (None: ``%config``'s, else the provider's), and the one kept.
+        self.rpm: int | None = None
+        self.tpm: int | None = None
+        self.pace: Limits | None = None
 
     @property
     def results(self) -> list[GLMResult]:
@@ -186,6 +191,9 @@ class BatchResult(list):
             f" · {self.wall_time:.1f} s, {self.concurrency} at a time"
         )
         lines = [f"**{head}**" if markdown else head]
+        pace = self.pace
+        if pace is not None and (pace.rpm or pace.tpm):
+            lines.append(f"Paced under {limits_text(pace.rpm, pace.tpm)}.")
         if self.rate_limited:
             lines.append(
                 f"Rate limited {self.rate_limited:,} times: slowed down to "
@@ -298,21 +306,30 @@ def fill(
 
 @dataclass
 class BatchPlan:
-    """What a batch would send, counted without sending it (``--dry-run``).
+    """What a batch would send, and how long and how many tokens it would take (``--dry-run``).
 
-    Input tokens are estimated from the text (see :func:`glm_magic.request.estimate_tokens`:
-    a generous guess, not the provider's tokenizer). Output tokens cannot be
-    known before the model answers, so they are a range: from nothing up to
-    the longest reply the options allow (``--max-tokens`` or the model's max
-    answer, plus its max thinking when thinking is on). No price table is
-    built in (prices change and differ by region and tier), so the cost is
-    shown as tokens against the model's free quota.
+    Without a sample, input tokens are estimated from the text (see
+    :func:`glm_magic.request.estimate_tokens`: a generous guess, not the
+    provider's tokenizer) and output tokens are only bounded: from nothing up
+    to the longest reply the options allow. With a sample (``--sample K``),
+    K items were really sent: their measured tokens correct the input
+    estimate and give the output per call, and their durations give the time,
+    as a range from the sample's smallest to its largest. The time also
+    respects the pace the batch would be allowed (RPM, TPM, concurrency). No
+    price table is built in yet, so the cost is "cost unknown", never a guess.
     """
 
     calls: int
     model: str
     input_tokens: int
     max_output_per_call: int | None
+    concurrency: int = DEFAULT_CONCURRENCY
+    rpm: int | None = None
+    tpm: int | None = None
+    limits_source: str = ""
+    max_calls: int | None = None
+    sample: list[GLMResult] = field(default_factory=list)
+    sample_estimate: int = 0
 
     @property
     def max_total(self) -> int | None:
@@ -320,40 +337,216 @@ class BatchPlan:
             return None
         return self.input_tokens + self.calls * self.max_output_per_call
 
-    def __str__(self) -> str:
-        lines = [
-            f"Dry run, nothing sent: {self.calls:,} calls to {self.model}.",
-            f"Input: about {self.input_tokens:,} tokens (estimated from the text).",
-        ]
-        free = model_info(self.model).free_tokens if model_info(self.model) else None
-        if self.max_total is None:
-            lines.append("Output: unknown until answered (no known limit for this model).")
-            return "\n".join(lines)
-        lines.append(
-            f"Output: unknown until answered; at most {self.max_output_per_call:,} per call."
+    @property
+    def measured(self) -> list[GLMResult]:
+        """The sampled items that succeeded (the others measure nothing)."""
+        return [r for r in self.sample if succeeded(r)]
+
+    def tokens(self) -> tuple[int, int | None, int | None]:
+        """(input, lowest output, highest output) for the whole batch; None where unknown."""
+        measured = self.measured
+        if not measured:
+            if self.max_output_per_call is None:
+                return self.input_tokens, 0, None
+            return self.input_tokens, 0, self.calls * self.max_output_per_call
+        estimated = sum(r.usage.prompt_tokens for r in measured)
+        ratio = estimated / self.sample_estimate if self.sample_estimate else 1.0
+        outputs = [r.usage.completion_tokens for r in measured]
+        return (
+            round(self.input_tokens * ratio),
+            self.calls * min(outputs),
+            self.calls * max(outputs),
         )
-        low, high = self.input_tokens, self.max_total
-        lines.append(f"Total: between {low:,} and {high:,} tokens.")
-        if free:
-            lines.append(
-                f"Against the {free:,} free tokens of {self.model}: "
-                f"{low / free:.2%} to {high / free:.2%} (no price table is built in)."
+
+    def seconds(self, tokens: int, latency: float) -> tuple[float, str]:
+        """The time the whole batch takes at ``latency`` per call, and what bounds it."""
+        bounds = [(self.calls * latency / self.concurrency, f"concurrency (-j {self.concurrency})")]
+        if self.rpm:
+            bounds.append((self.calls / self.rpm * 60, f"{self.rpm:,} RPM"))
+        if self.tpm:
+            bounds.append((tokens / self.tpm * 60, f"{self.tpm:,} TPM"))
+        return max(bounds)
+
+    def __str__(self) -> str:
+        sent = len(self.sample)
+        if sent:
+            head = (
+                f"Dry run: sent {count(sent, 'sample item')} of {self.calls:,} to {self.model} "
+                f"({len(self.measured)} succeeded); the rest was not sent."
             )
+        else:
+            head = f"Dry run, nothing sent: {self.calls:,} calls to {self.model}."
+        lines = [head]
+        if sent and not self.measured:
+            lines.append("No sample item succeeded, so nothing was measured:")
+            lines += [f"  {r.error}" for r in self.sample[:3] if r.error]
+        source, low, high = self.tokens()
+        measured = self.measured
+        if measured:
+            per_in = [r.usage.prompt_tokens for r in measured]
+            per_out = [r.usage.completion_tokens for r in measured]
+            times = [r.total_time for r in measured]
+            lines.append(
+                f"Per call in the sample: {_span(per_in)} input tokens, "
+                f"{_span(per_out)} output tokens, {_span(times, '{:.1f}')} s."
+            )
+            lines.append(f"Input: about {source:,} tokens (the estimate, corrected by the sample).")
+            lines.append(f"Output: {low:,} to {high:,} tokens (the sample's range per call).")
+        else:
+            lines.append(f"Input: about {source:,} tokens (estimated from the text).")
+            if high is None:
+                lines.append("Output: unknown until answered (no known limit for this model).")
+            else:
+                lines.append(
+                    "Output: unknown until answered; "
+                    f"at most {self.max_output_per_call:,} per call."
+                )
+        total = f"{source + (low or 0):,}" + (f" to {source + high:,}" if high is not None else "+")
+        lines.append(f"Total: {total} tokens; cost unknown.")
+        lines.append(self._time_line(source, low, high))
+        if self.max_calls and self.calls > self.max_calls:
+            lines.append(
+                f"Over --max-calls {self.max_calls:,}: a real run would be refused; "
+                f"raise it with --max-calls {self.calls} (max_calls={self.calls})."
+            )
+        if not sent:
+            lines.append("Measure tokens and time on a few items: --dry-run --sample 3.")
         return "\n".join(lines)
 
+    def _time_line(self, source: int, low: int | None, high: int | None) -> str:
+        allowed = limits_text(self.rpm, self.tpm) or "no rate limit known"
+        origin = f" ({self.limits_source})" if self.limits_source else ""
+        measured = self.measured
+        if measured:
+            times = [r.total_time for r in measured]
+            fast, bound = self.seconds(source + (low or 0), min(times))
+            slow, slow_bound = self.seconds(source + (high or 0), max(times))
+            return (
+                f"Time: {duration(fast)} to {duration(slow)} at {allowed}{origin}, "
+                f"-j {self.concurrency} (bound by {slow_bound})."
+            )
+        fast, bound = self.seconds(source, 0.0)
+        if fast <= 0:
+            return f"Time: unknown without a sample ({allowed})."
+        return f"Time: at least {duration(fast)} at {allowed}{origin} (bound by {bound})."
 
-def plan(prompts: Sequence[str], options: Options, model: str) -> BatchPlan:
+
+def _span(values: Sequence[float], form: str = "{:,}") -> str:
+    low, high = min(values), max(values)
+    return form.format(low) if low == high else f"{form.format(low)}-{form.format(high)}"
+
+
+def plan(
+    prompts: Sequence[str],
+    options: Options,
+    model: str,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    pace: Limits | None = None,
+    max_calls: int | None = None,
+) -> BatchPlan:
     """Count calls and input tokens for ``prompts``; checks every prompt like a real run."""
-    input_tokens = sum(
-        message_tokens(build_request(prompt, model, options).messages) for prompt in prompts
+    requests = [build_request(prompt, model, options) for prompt in prompts]
+    pace = pace or Limits(None, None, "")
+    return BatchPlan(
+        len(prompts),
+        model,
+        sum(message_tokens(r.messages) for r in requests),
+        requests[0].max_reply if requests else options.max_tokens,
+        concurrency=concurrency,
+        rpm=pace.rpm,
+        tpm=pace.tpm,
+        limits_source=pace.source,
+        max_calls=max_calls,
     )
-    info = model_info(model)
-    if info is None:
-        per_call = options.max_tokens
-    else:
-        thinking = build_request(prompts[0], model, options).thinking if prompts else False
-        per_call = (options.max_tokens or info.max_answer) + (info.max_thinking if thinking else 0)
-    return BatchPlan(len(prompts), model, input_tokens, per_call)
+
+
+def estimate(
+    prompts: Sequence[str],
+    options: Options,
+    settings: Settings,
+    *,
+    sample: int | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    rpm: int | None = None,
+    tpm: int | None = None,
+    max_calls: int | None = None,
+) -> BatchPlan:
+    """``--dry-run``: the plan for ``prompts``; with ``sample=K``, K items spread over
+    the batch are really sent (at the batch's pace) and measured."""
+    model = options.model or settings.model
+    pace = limits(settings, model, rpm, tpm)
+    cap = max_calls if max_calls is not None else settings.max_calls
+    result = plan(prompts, options, model, concurrency=concurrency, pace=pace, max_calls=cap)
+    if sample is None or not prompts:
+        return result
+    _check_sample(sample)
+    k = min(sample, len(prompts))
+    chosen = sorted({i * len(prompts) // k for i in range(k)})
+    picked = [prompts[i] for i in chosen]
+    runs = start(
+        picked, options, settings, concurrency=concurrency, rpm=rpm, tpm=tpm, max_calls=None
+    )
+    result.sample = list(runs)
+    result.sample_estimate = sum(
+        message_tokens(build_request(p, model, options).messages)
+        for p, r in zip(picked, runs, strict=True)
+        if succeeded(r)
+    )
+    return result
+
+
+def _check_sample(sample: Any) -> None:
+    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 1:
+        msg = f"--sample (sample=) must be a whole number of items, at least 1; got {sample!r}."
+        raise GLMUsageError(msg)
+
+
+# -- pacing -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The pace a batch keeps: requests and tokens per minute (None: no bound), and whence."""
+
+    rpm: int | None
+    tpm: int | None
+    source: str
+
+
+def limits(settings: Settings, model: str, rpm: int | None, tpm: int | None) -> Limits:
+    """The limits in force: the call's, else ``%config``'s, else the provider's published ones."""
+    for name, value in (("rpm", rpm), ("tpm", tpm)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            msg = f"--{name} ({name}=) must be a whole number, at least 1; got {value!r}."
+            raise GLMUsageError(msg)
+    known = known_limits(settings.base_url, model)
+    rpm = rpm or settings.rpm or (known.rpm if known else None)
+    tpm = tpm or settings.tpm or (known.tpm if known else None)
+    source = f"{model}'s published limits, {known.source}" if known else ""
+    return Limits(rpm, tpm, source)
+
+
+def check_cap(plan: BatchPlan, cap: int | None) -> None:
+    """Refuse, before anything is sent, a batch of more calls than ``cap``."""
+    if cap is None or plan.calls <= cap:
+        return
+    source, _, high = plan.tokens()
+    output = (
+        f"up to {high:,} output tokens ({plan.max_output_per_call:,} per call at most)"
+        if high is not None and plan.max_output_per_call is not None
+        else "output tokens unknown until answered"
+    )
+    msg = (
+        f"This batch is {plan.calls:,} calls to {plan.model}, more than --max-calls {cap:,}; "
+        f"nothing was sent. Estimated: about {source:,} input tokens and {output}; "
+        f"cost unknown. To run it, raise the cap: --max-calls {plan.calls} (max_calls="
+        f"{plan.calls}, or %config GLMMagics.max_calls = {plan.calls}); see what it would "
+        "take first with --dry-run --sample 3."
+    )
+    raise GLMUsageError(msg)
 
 
 # -- running ----------------------------------------------------------------------------
@@ -376,11 +569,17 @@ def start(
     base_url: str | None = None,
     max_tool_rounds: int | None = None,
     items: Items | None = None,
+    rpm: int | None = None,
+    tpm: int | None = None,
+    max_calls: int | None = None,
 ) -> BatchResult:
     """Check everything, then run every prompt; the magic and :func:`map` both end here.
 
     ``base_url`` and ``max_tool_rounds`` are the ones asked for (None: the
-    settings'), kept on the result so that a resume uses them again.
+    settings'), kept on the result so that a resume uses them again, like
+    ``rpm`` and ``tpm`` (None: ``%config``, else the provider's published
+    limits). A batch of more than ``max_calls`` calls (None: ``%config``'s
+    cap) is refused before anything is sent.
     """
     _check_concurrency(concurrency)
     model = options.model or settings.model
@@ -388,6 +587,10 @@ def start(
         if not prompt.strip():
             msg = f"The prompt for item {label!r} is empty; nothing was sent."
             raise GLMUsageError(msg)
+    pace = limits(settings, model, rpm, tpm)
+    cap = max_calls if max_calls is not None else settings.max_calls
+    if cap is not None and len(prompts) > cap:
+        check_cap(plan(prompts, options, model, concurrency=concurrency, pace=pace), cap)
     if prompts:
         note = structured.thinking_note(build_request(prompts[0], model, options))
         settings.api_key()
@@ -407,6 +610,7 @@ def start(
         index=items.index if items else None,
         concurrency=concurrency,
     )
+    batch.rpm, batch.tpm = rpm, tpm
     return rerun(batch, settings, concurrency=concurrency, display=display, show=show)
 
 
@@ -426,7 +630,17 @@ def rerun(
         settings.api_key()
     batch.interrupted = False
     batch.concurrency = concurrency
-    BatchRun(batch, positions, settings, concurrency=concurrency, display=display, show=show).go()
+    pace = limits(settings, batch.model, batch.rpm, batch.tpm)
+    batch.pace = pace
+    BatchRun(
+        batch,
+        positions,
+        settings,
+        concurrency=concurrency,
+        display=display,
+        show=show,
+        pacer=Pacer(pace.rpm, pace.tpm),
+    ).go()
     return batch
 
 
@@ -466,8 +680,13 @@ def map(
     display: str = "none",
     show: int = 0,
     max_tool_rounds: int | None = None,
+    rpm: int | None = None,
+    tpm: int | None = None,
+    max_calls: int | None = None,
+    dry_run: bool = False,
+    sample: int | None = None,
     **options: Any,
-) -> BatchResult:
+) -> BatchResult | BatchPlan:
     """Send each prompt, ``concurrency`` at a time; one ``GLMResult`` per prompt, in order.
 
     ``options`` are :func:`glm_magic.complete`'s (``model``, ``thinking``,
@@ -478,6 +697,14 @@ def map(
     carries its own error, and the returned :class:`BatchResult` summarises
     them. A KeyboardInterrupt stops the batch and returns what finished;
     :func:`resume` runs the rest.
+
+    ``rpm`` / ``tpm`` keep the batch under that many requests / tokens a
+    minute, spread evenly (None: ``%config GLMMagics.rpm``/``tpm``, else the
+    provider's published limits for the model, else no pacing). A batch of
+    more than ``max_calls`` prompts (None: ``%config GLMMagics.max_calls``,
+    1,000) is refused before anything is sent. ``dry_run=True`` returns a
+    :class:`BatchPlan` instead of sending; with ``sample=K`` it sends K
+    prompts spread over the batch and extrapolates tokens and time from them.
     """
     from . import options as spec
     from .api import API_ARGUMENTS, current_settings
@@ -489,6 +716,21 @@ def map(
         msg = "map() needs prompts as text (str); format each item into a prompt first."
         raise GLMUsageError(msg)
     settings = current_settings(model=opts.model, max_tool_rounds=max_tool_rounds, **connection)
+    if sample is not None and not dry_run:
+        msg = "sample=K measures a batch before running it: use it with dry_run=True."
+        raise GLMUsageError(msg)
+    if dry_run:
+        _check_concurrency(concurrency)
+        return estimate(
+            prompts,
+            opts,
+            settings,
+            sample=sample,
+            concurrency=concurrency,
+            rpm=rpm,
+            tpm=tpm,
+            max_calls=max_calls,
+        )
     return start(
         prompts,
         opts,
@@ -498,6 +740,9 @@ def map(
         show=show,
         base_url=connection.get("base_url"),
         max_tool_rounds=max_tool_rounds,
+        rpm=rpm,
+        tpm=tpm,
+        max_calls=max_calls,
     )
 
 

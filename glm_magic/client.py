@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import defaults
 from .errors import redact
@@ -36,6 +36,9 @@ from .events import (
     UsageReport,
 )
 from .request import Request
+
+if TYPE_CHECKING:
+    from .pacing import Gate
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 60.0
@@ -91,6 +94,7 @@ class Client:
         request: Request,
         retry: RetryPolicy | None = None,
         stop: threading.Event | None = None,
+        gate: Gate | None = None,
     ) -> Iterator[Event]:
         """Yield the events of one reply; always ends with ``Ended``.
 
@@ -98,6 +102,8 @@ class Client:
         HTTP response at once, so the server sees the connection go. ``stop``
         cuts a wait between retries short (a batch's worker threads get no
         KeyboardInterrupt), so no request is sent after the user stopped.
+        ``gate`` (a batch's flow control, see :mod:`glm_magic.pacing`) is asked
+        before every attempt and told every answer's status and headers.
         """
         import openai
 
@@ -106,14 +112,21 @@ class Client:
         attempt = 0
         while True:
             failure, retry_after = None, None
+            if gate is not None and not gate.before_send(stop):
+                yield Ended("interrupted", False)
+                return
             try:
                 sdk_stream = self._sdk.chat.completions.create(**body)
             except openai.APIStatusError as exc:
                 failure, retry_after = self._status_error(exc), _retry_after(exc.response)
                 retryable = exc.status_code in RETRY_STATUSES
+                if gate is not None:
+                    gate.answered(exc.status_code, exc.response.headers)
             except openai.APIConnectionError as exc:
                 failure, retryable = self._connection_error(exc), True
             else:
+                if gate is not None:
+                    gate.answered(sdk_stream.response.status_code, sdk_stream.response.headers)
                 outcome = yield from self._read(sdk_stream, request.model)
                 if outcome is None:
                     return

@@ -12,3 +12,7 @@ UPDATE_INTERVAL = 0.08
 MAX_DELAY = 0.08
 MAX_TOOL_ROUNDS = 5
 VALUE_BUDGET = 4000
+#: A batch of more calls than this is refused before anything is sent (``--max-calls``).
+MAX_CALLS = 1000
+#: Items ``--dry-run --sample`` sends when no number is given.
+SAMPLE = 3

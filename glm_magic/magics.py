@@ -257,8 +257,16 @@ class GLMMagics(GLMSettings, Magics):
                 notes: list[str] = []
                 prompts = batch.fill(text.strip(), items, ns, budget=self.value_budget, notes=notes)
                 settings = self.settings(args)
+                jobs = batch.DEFAULT_CONCURRENCY if args.jobs is None else args.jobs
+                pacing = {"rpm": args.rpm, "tpm": args.tpm, "max_calls": args.max_calls}
+                if args.sample is not None and not args.dry_run:
+                    msg = "--sample K measures a batch before running it: add --dry-run."
+                    raise GLMUsageError(msg)
                 if args.dry_run:
-                    print(batch.plan(prompts, options, options.model or settings.model))
+                    plan = batch.estimate(
+                        prompts, options, settings, sample=args.sample, concurrency=jobs, **pacing
+                    )
+                    print(plan)
                     return None
                 if not args.quiet:
                     for note in dict.fromkeys(notes):
@@ -267,11 +275,12 @@ class GLMMagics(GLMSettings, Magics):
                     prompts,
                     options,
                     settings,
-                    concurrency=batch.DEFAULT_CONCURRENCY if args.jobs is None else args.jobs,
+                    concurrency=jobs,
                     display=display_mode,
                     show=show,
                     base_url=args.base_url,
                     items=items,
+                    **pacing,
                 )
         except GLMUsageError as exc:
             raise UsageError(str(exc)) from None

@@ -100,6 +100,8 @@ class Option:
     with_resume: bool = False
     api: bool = True
     place: str = "local"
+    #: The value of a flag given without one (``--sample`` alone is ``--sample 3``).
+    const: Any = None
 
     def __post_init__(self) -> None:
         assert self.kind in KINDS, self.kind
@@ -391,6 +393,57 @@ SPEC: tuple[Option, ...] = (
         api=False,
     ),
     Option(
+        "sample",
+        ("--sample",),
+        "whole",
+        "batch",
+        f"With --dry-run: really send K items (default {defaults.SAMPLE}) spread over the "
+        "batch, and extrapolate calls, tokens, cost and time from what they used.",
+        metavar="K",
+        low=Bound(1),
+        batch_only=True,
+        api=False,
+        const=defaults.SAMPLE,
+    ),
+    Option(
+        "rpm",
+        ("--rpm",),
+        "whole",
+        "batch",
+        "Stay under N requests a minute, spread evenly (providers also limit each second: "
+        "N/60). Default: %config GLMMagics.rpm, else the provider's published limit for "
+        "the model, else none.",
+        metavar="N",
+        low=Bound(1),
+        batch_only=True,
+        api=False,
+    ),
+    Option(
+        "tpm",
+        ("--tpm",),
+        "whole",
+        "batch",
+        "Stay under N tokens a minute: each request counts its prompt's estimate plus the "
+        "longest reply allowed, and gets back what its reply did not use. Default: "
+        "%config GLMMagics.tpm, else the provider's published limit, else none.",
+        metavar="N",
+        low=Bound(1),
+        batch_only=True,
+        api=False,
+    ),
+    Option(
+        "max_calls",
+        ("--max-calls",),
+        "whole",
+        "batch",
+        f"Refuse, before sending anything, a batch of more than N calls (default "
+        f"%config GLMMagics.max_calls, {defaults.MAX_CALLS:,}).",
+        metavar="N",
+        low=Bound(1),
+        batch_only=True,
+        api=False,
+    ),
+    Option(
         "show",
         ("--show",),
         "whole",
@@ -569,6 +622,8 @@ def arguments() -> list[tuple[str, list[Any]]]:
                     kwargs["action"] = "append"
                 elif o.kind in ("number", "whole"):
                     kwargs["type"] = float if o.kind == "number" else int
+                if o.const is not None:
+                    kwargs.update(nargs="?", const=o.const)
             decorators.append(argument(*o.flags, **kwargs))
         sections.append((title, decorators))
     return sections
@@ -656,6 +711,29 @@ SETTINGS: tuple[Setting, ...] = (
         low=Bound(0),
     ),
     Setting(
+        "rpm",
+        "whole",
+        0,
+        "Batch: at most this many requests a minute, spread evenly. 0: the provider's "
+        "published limit for the model where one is known, else no pacing.",
+        low=Bound(0),
+    ),
+    Setting(
+        "tpm",
+        "whole",
+        0,
+        "Batch: at most this many tokens a minute (prompt estimate plus the longest reply, "
+        "given back when the reply is shorter). 0: the provider's published limit, if known.",
+        low=Bound(0),
+    ),
+    Setting(
+        "max_calls",
+        "whole",
+        defaults.MAX_CALLS,
+        "Batch: refuse, before sending anything, a batch of more calls than this (0: no cap).",
+        low=Bound(0),
+    ),
+    Setting(
         "display",
         "text",
         "auto",
@@ -709,7 +787,8 @@ def readme_table() -> str:
 def _readme_flags(o: Option) -> str:
     if o.kind == "switch":
         return " / ".join(f"`{f}`" for f in o.flags)
-    written = ", ".join(o.flags) + (f" {o.metavar}" if o.metavar else "")
+    metavar = f"[{o.metavar}]" if o.const is not None else o.metavar
+    written = ", ".join(o.flags) + (f" {metavar}" if metavar else "")
     return f"`{written}`"
 
 

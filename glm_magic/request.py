@@ -49,6 +49,19 @@ class Request:
         info = model_info(self.model)
         return info.thinking if info else True
 
+    @property
+    def max_reply(self) -> int | None:
+        """The most tokens one reply may bill: the answer's limit plus, thinking, the thinking's.
+
+        ``--max-tokens`` bounds the answer; a model we know nothing about has no
+        bound unless it was given (None).
+        """
+        info = model_info(self.model)
+        if info is None:
+            return self.options.max_tokens
+        answer = self.options.max_tokens or info.max_answer
+        return answer + (info.max_thinking if self.thinking else 0)
+
     def body(self) -> dict[str, Any]:
         """Keyword arguments for ``client.chat.completions.create``.
 

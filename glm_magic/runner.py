@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import ledger, structured
 from .client import Client, get_client
@@ -22,6 +22,9 @@ from .result import Collector, GLMResult
 from .settings import Settings, key_source
 from .tools import Toolbox
 from .views import View, choose_view
+
+if TYPE_CHECKING:
+    from .pacing import Gate
 
 #: Notebook functions are not written for threads: a batch's workers run tools one at a
 #: time. Re-entrant, since a tool may itself call ``glm_magic.complete(tools=...)``.
@@ -37,6 +40,7 @@ def run(
     keep: bool = True,
     client: Client | None = None,
     stop: threading.Event | None = None,
+    gate: Gate | None = None,
 ) -> GLMResult:
     """Stream ``request`` into ``view``; ``keep`` leaves the static rendering in place.
 
@@ -47,7 +51,8 @@ def run(
 
     A batch passes its own ``client`` (a pool sized to its workers) and a
     ``stop`` event: worker threads get no KeyboardInterrupt, so they check it
-    between events and end the item as interrupted, closing its stream.
+    between events and end the item as interrupted, closing its stream. Its
+    ``gate`` paces every HTTP attempt (tool rounds and retries included).
     """
     collector = Collector(request.model, prompt)
     added: list[dict[str, Any]] = []
@@ -55,7 +60,7 @@ def run(
         if client is None:
             client = get_client(settings.base_url, settings.api_key(), timeout=settings.timeout)
         for tool_rounds in itertools.count():
-            if not _reply(client, request, settings, collector, view, stop):
+            if not _reply(client, request, settings, collector, view, stop, gate):
                 break
             calls = collector.tool_calls()
             if not _wants_tools(collector, calls):
@@ -98,9 +103,10 @@ def _reply(
     collector: Collector,
     view: View | None,
     stop: threading.Event | None,
+    gate: Gate | None = None,
 ) -> bool:
     """Stream one reply into the collector and the view; False when ``stop`` cut it short."""
-    events = client.stream(request, settings.retry, stop)
+    events = client.stream(request, settings.retry, stop, gate)
     try:
         for event in events:
             _emit(event, collector, view)

@@ -19,11 +19,15 @@ interrupt: a KeyboardInterrupt is delivered to it alone, so it sets a stop
 event that every worker checks between two events of its stream, closing
 the stream (and its HTTP response) at once.
 
-Rate limits: a 429 that the client is about to retry halves the number of
-requests allowed in flight (at most once per wave of requests, as TCP cuts its
-window), and each run of successes as long as the limit raises it by one, up
-to the concurrency asked for. An item whose retries all met 429 goes back to
-the end of the queue instead of failing.
+Rate limits: with known limits (``--rpm``/``--tpm``, or the provider's
+published ones, see :mod:`glm_magic.pacing`) every HTTP attempt waits for its
+turn under them, spread evenly. A 429 halves the number of requests allowed in
+flight (at most once per wave of requests, as TCP cuts its window) and slows
+the pace; each run of successes as long as the limit raises it by one, up to
+the concurrency asked for. An item whose retries all met 429 goes back to the
+end of the queue instead of failing. All of that goes through each item's
+:class:`_ItemGate`, which the client asks before every attempt and tells every
+answer: flow control never rides on the events the views draw.
 """
 
 from __future__ import annotations
@@ -32,21 +36,20 @@ import contextlib
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from queue import Empty, SimpleQueue
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from . import runner
 from .client import Client, get_client
-from .events import AnswerDelta, Event, Retrying, StreamError, ThinkingDelta
-from .request import build_request
+from .events import AnswerDelta, Event, ThinkingDelta
+from .pacing import Pacer
+from .request import Options, build_request, message_tokens
 from .result import GLMResult
 from .settings import Settings
 from .views import View, choose_view
-from .views.progress import ProgressView, choose_progress
-
-if TYPE_CHECKING:
-    from .batch import BatchResult
+from .views.progress import BatchProgress, ProgressView, choose_progress
 
 #: How often the main thread wakes to draw progress and pass on ``--show`` events.
 TICK = 0.05
@@ -114,40 +117,74 @@ class AdaptiveLimit:
             self._cond.notify_all()
 
 
-@dataclass
-class BatchProgress:
-    """A snapshot for the progress view: plain numbers, drawn by the main thread."""
+class Batch(Protocol):
+    """What a run needs of the batch it fills (``glm_magic.batch.BatchResult``)."""
 
-    total: int
-    done: int = 0
-    failed: int = 0
-    running: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    elapsed: float = 0.0
-    limit: int = 0
-    concurrency: int = 0
+    model: str
+    options: Options
+    interrupted: bool
+    wall_time: float
+    rate_limited: int
+    lowest_concurrency: int
 
-    @property
-    def finished(self) -> int:
-        return self.done + self.failed
+    def __getitem__(self, position: Any) -> Any: ...
 
-    @property
-    def rate(self) -> float:
-        """Output tokens per second over the whole run."""
-        return self.tokens_out / self.elapsed if self.elapsed > 0 else 0.0
+    def __setitem__(self, position: Any, result: Any) -> None: ...
 
-    @property
-    def eta(self) -> float | None:
-        """Seconds left at the pace so far; None before the first item finishes."""
-        if not self.finished:
-            return None
-        return self.elapsed / self.finished * (self.total - self.finished)
+    def bundle(self) -> dict[str, str]: ...
+
+
+class _ItemGate:
+    """One item's flow control, asked by the client before each attempt (see ``pacing.Gate``).
+
+    Holds the item's slot under the adaptive concurrency limit while its
+    request is out, and books each attempt's moment with the batch's pacer.
+    A 429 cuts both; the slot is given up while the retry waits, so other
+    items' requests are not held behind it.
+    """
+
+    def __init__(self, run: BatchRun, tokens: int) -> None:
+        self.run = run
+        self.tokens = tokens
+        self.slot: int | None = None
+        self.pace_epoch = 0
+        self.charged = 0
+        self.last_status: int | None = None
+
+    def before_send(self, stop: threading.Event | None) -> bool:
+        if self.slot is None:
+            self.slot = self.run.limit.acquire()
+            if self.slot is None:
+                return False
+        epoch = self.run.pacer.admit(self.tokens, stop)
+        if epoch is None:
+            return False
+        self.pace_epoch = epoch
+        self.charged += self.tokens
+        return True
+
+    def answered(self, status: int, headers: Mapping[str, str]) -> None:
+        self.last_status = status
+        self.run.pacer.answered(status, headers, self.pace_epoch)
+        if status == 429 and self.slot is not None:
+            self.run.limit.rate_limited(self.slot)
+            self.run.limit.release(success=False)
+            self.slot = None
+
+    def done(self, result: GLMResult) -> None:
+        """Free the slot, and give back the tokens charged beyond what the reply used."""
+        if self.slot is not None:
+            self.run.limit.release(success=result.complete)
+            self.slot = None
+        used = result.usage.total_tokens
+        if used or not (result.answer or result.thinking):
+            self.run.pacer.refund(self.charged - used)
 
 
 class _Worker:
     """One thread: takes positions from the queue and runs them; also the view of its item.
 
+    As a view it only counts tokens and passes a ``--show`` item's events on.
     Only this thread writes its counters; the main thread reads them to draw
     progress, so counting needs no lock.
     """
@@ -156,8 +193,6 @@ class _Worker:
         self.owner = owner
         self.position: int | None = None
         self.live_tokens = 0
-        self.epoch: int | None = None
-        self.last_status: int | None = None
         self.thread = threading.Thread(target=self.work, name="glm-batch-worker", daemon=True)
 
     def work(self) -> None:
@@ -167,15 +202,10 @@ class _Worker:
                 position = r.next_position()
                 if position is None:
                     return
-                self.epoch = r.limit.acquire()
-                if self.epoch is None:
-                    return
-                self.position, self.live_tokens, self.last_status = position, 0, None
-                result = r.run_one(position, self)
-                if self.epoch is not None:
-                    r.limit.release(success=result.complete)
+                self.position, self.live_tokens = position, 0
+                result, gate = r.run_one(position, self)
                 self.position = None
-                if self.last_status == 429 and result.error and r.requeue(position):
+                if gate.last_status == 429 and result.error and r.requeue(position):
                     continue
                 r.deliver(position, result)
         finally:
@@ -192,15 +222,6 @@ class _Worker:
             if r.shown and self.position in r.shown:
                 r.shown[self.position].put(event)
             return
-        if isinstance(event, (Retrying, StreamError)) and event.status == 429:
-            if self.epoch is not None:
-                r.limit.rate_limited(self.epoch)
-            if isinstance(event, Retrying) and self.epoch is not None:
-                # Wait, without a slot, until the lowered limit lets this retry go.
-                r.limit.release(success=False)
-                self.epoch = r.limit.acquire()
-        if isinstance(event, StreamError):
-            self.last_status = event.status
         if self.position in r.shown:
             r.shown[self.position].put(event)
 
@@ -213,14 +234,16 @@ class BatchRun:
 
     def __init__(
         self,
-        batch: BatchResult,
+        batch: Batch,
         positions: list[int],
         settings: Settings,
         *,
         concurrency: int,
         display: str,
         show: int,
+        pacer: Pacer | None = None,
     ) -> None:
+        """``pacer`` spaces the requests (None: only headers and 429s pause them)."""
         self.batch = batch
         self.settings = settings
         self.display = display
@@ -230,6 +253,7 @@ class BatchRun:
         self.stop = threading.Event()
         self.all_done = threading.Event()
         self.limit = AdaptiveLimit(concurrency)
+        self.pacer = pacer or Pacer(None, None)
         self.lock = threading.Lock()
         self.delivered: set[int] = set()
         self.closed = False
@@ -255,15 +279,27 @@ class BatchRun:
         self.queue.append(position)
         return True
 
-    def run_one(self, position: int, worker: _Worker) -> GLMResult:
+    def run_one(self, position: int, worker: _Worker) -> tuple[GLMResult, _ItemGate]:
+        """Run one item; its result, and the gate that paced it (what it saw of 429s)."""
         prompt = self.batch[position].prompt
+        gate = _ItemGate(self, 0)
         try:
             request = build_request(prompt, self.batch.model, self.batch.options)
-            return runner.run(
-                request, self.settings, worker, prompt, client=self.client, stop=self.stop
+            gate.tokens = message_tokens(request.messages) + (request.max_reply or 0)
+            result = runner.run(
+                request,
+                self.settings,
+                worker,
+                prompt,
+                client=self.client,
+                stop=self.stop,
+                gate=gate,
             )
         except Exception as exc:  # one item's surprise must not lose the others
-            return _failure(self.batch, position, f"{type(exc).__name__}: {exc}", "batch_error")
+            message = f"{type(exc).__name__}: {exc}"
+            result = _failure(self.batch, position, message, "batch_error")
+        gate.done(result)
+        return result, gate
 
     def deliver(self, position: int, result: GLMResult) -> None:
         with self.lock:
@@ -364,6 +400,8 @@ class BatchRun:
         p.tokens_out += sum(w.live_tokens for w in busy)
         p.elapsed = time.monotonic() - started
         p.limit = self.limit.limit
+        if self.pacer.shown:
+            p.pace = self.pacer.pace()
         return p
 
     def _close(self, started: float) -> None:
@@ -392,7 +430,7 @@ class _Delivered:
 
 
 def _failure(
-    batch: BatchResult,
+    batch: Batch,
     position: int,
     message: str,
     code: str,

@@ -50,6 +50,10 @@ class Settings:
     max_tool_rounds: int = defaults.MAX_TOOL_ROUNDS
     #: The provider a cell or call named (``--provider``), None when it named none.
     provider: str | None = None
+    #: Batch pacing and cap from ``%config`` (None: the provider's known limits; no cap).
+    rpm: int | None = None
+    tpm: int | None = None
+    max_calls: int | None = defaults.MAX_CALLS
 
     def api_key(self) -> str:
         """The key to send, from ``%glm key`` or the environment; raises if there is none."""
@@ -76,6 +80,9 @@ class Settings:
             "update_interval": f"{self.update_interval:g} s",
             "display": self.display,
             "max_tool_rounds": str(self.max_tool_rounds),
+            "rpm": str(self.rpm or "the provider's known limit"),
+            "tpm": str(self.tpm or "the provider's known limit"),
+            "max_calls": f"{self.max_calls:,}" if self.max_calls else "no cap",
         }
 
 
@@ -126,6 +133,9 @@ def resolve(
         display=config.get("display", default.display),
         max_tool_rounds=rounds,
         provider=provider,
+        rpm=config.get("rpm") or None,
+        tpm=config.get("tpm") or None,
+        max_calls=config.get("max_calls", defaults.MAX_CALLS) or None,
     )
 
 

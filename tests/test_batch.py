@@ -210,7 +210,51 @@ def test_dry_run_counts_without_sending_or_needing_a_key(
     value, out, err = cell(ip, capsys, "%%glm --each r_cities --dry-run\nWhere is {row.city}?")
     assert value is None and err == ""
     assert "3 calls to glm-4.6" in out
-    assert "Input: about" in out and "1,000,000 free tokens" in out
+    assert "Input: about" in out and "cost unknown" in out and "free" not in out
+    assert "--dry-run --sample 3" in out
+    assert glm_server.requests == []
+
+
+def test_max_calls_refuses_a_larger_batch_before_sending_anything(ip, glm_server):
+    prompts = [f"Tag review {i}" for i in range(5)]
+    with pytest.raises(glm_magic.GLMUsageError) as refused:
+        glm_magic.map(prompts, max_calls=3, max_tokens=100, thinking=False)
+    message = str(refused.value)
+    assert "5 calls to glm-4.6, more than --max-calls 3; nothing was sent" in message
+    assert "input tokens and up to 500 output tokens" in message and "cost unknown" in message
+    assert "--max-calls 5" in message
+    assert glm_server.requests == []
+
+
+def test_the_default_cap_is_1000_calls_and_config_changes_it(ip, glm_server):
+    with pytest.raises(glm_magic.GLMUsageError, match="1,001 calls .* --max-calls 1,000"):
+        glm_magic.map(["hi"] * 1001)
+    magics = ip.magics_manager.registry["GLMMagics"]
+    magics.max_calls = 2
+    try:
+        with pytest.raises(glm_magic.GLMUsageError, match="more than --max-calls 2;"):
+            glm_magic.map(["a", "b", "c"])
+        assert len(glm_magic.map(["a", "b", "c"], max_calls=3)) == 3
+    finally:
+        magics.max_calls = 1000
+    assert len(glm_server.requests) == 3
+
+
+def test_a_dry_run_sample_sends_exactly_k_items_and_extrapolates(ip, glm_server):
+    prompts = [f"Classify ticket {i}: the printer is on fire." for i in range(40)]
+    plan = glm_magic.map(prompts, dry_run=True, sample=3, concurrency=4, rpm=600)
+    assert len(glm_server.requests) == 3
+    sent = [r.body["messages"][-1]["content"] for r in glm_server.requests]
+    assert sorted(sent) == [prompts[0], prompts[13], prompts[26]], "spread over the batch"
+    text = str(plan)
+    assert "sent 3 sample items of 40 to glm-4.6 (3 succeeded)" in text
+    source, low, high = plan.tokens()
+    per_call = {r.usage.completion_tokens for r in plan.sample}
+    assert (low, high) == (40 * min(per_call), 40 * max(per_call))
+    assert f"Output: {low:,} to {high:,} tokens" in text and "cost unknown" in text
+    assert "at 600 RPM" in text and "bound by 600 RPM" in text, "40 calls at 10 a second"
+    glm_server.reset()
+    assert "nothing sent" in str(glm_magic.map(prompts, dry_run=True))
     assert glm_server.requests == []
 
 

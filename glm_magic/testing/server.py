@@ -29,6 +29,7 @@ against public sources and which are assumed) are listed in
 from __future__ import annotations
 
 import json
+import math
 import select
 import socket
 import sys
@@ -249,6 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
         *,
         message: str | None = None,
         retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         payload = wire.encode(wire.error_body(kind, request_id, message)).encode()
         try:
@@ -258,6 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("x-request-id", request_id)
             if retry_after is not None:
                 self.send_header("Retry-After", f"{retry_after:g}")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
         except OSError as exc:
             raise _ClientGone from exc
@@ -348,6 +352,14 @@ class _Handler(BaseHTTPRequestHandler):
             kind, message = refusal
             self._send_json_error(kind, request_id, message=message)
             return
+        limits = owner.limits
+        if limits is not None:
+            refusal_kind = limits.admit(wire.prompt_tokens(body))
+            if refusal_kind is not None:
+                owner._count_rate_limited()
+                headers = limits.headers() if owner.rate_limit_headers else None
+                self._send_json_error(refusal_kind, request_id, headers=headers)
+                return
         item = owner._next_item()
         fault = item if isinstance(item, Fault) else None
         if fault is not None and fault.kind in HTTP_FAULTS:
@@ -398,6 +410,10 @@ class _Handler(BaseHTTPRequestHandler):
                     reasoning = wire.estimate_tokens(thinking)
                     usage = wire.usage_dict(wire.prompt_tokens(body), reasoning, output)
                 tail.append(maker.usage(usage))
+            limits = self.server.owner.limits
+            if limits is not None:
+                output = wire.estimate_tokens(reply.answer) + wire.estimate_tokens(arguments)
+                limits.spend(output + wire.estimate_tokens(thinking))
 
         self._start_stream(rid)
         self._pause(reply.first_delay)
@@ -439,6 +455,75 @@ def _closed_by_peer(sockets: list[Any]) -> int:
     return closed
 
 
+class RateLimits:
+    """An account's requests and tokens per minute, enforced like Model Studio enforces them.
+
+    Model Studio counts per minute and also per second, RPM/60 and TPM/60, so
+    a burst inside one second is refused even when the minute's total is fine
+    (https://help.aliyun.com/en/model-studio/rate-limit, 2026-12-01). Here:
+    a bucket of RPM/60 requests (at least one) refilled at RPM/60 a second,
+    plus at most RPM requests in any 60 seconds; and a bucket of TPM/60 tokens
+    refilled at TPM/60 a second, from which each request takes its prompt
+    tokens when it arrives and its output tokens when its reply is written. A
+    request is refused (429) while its bucket holds less than one request or
+    no tokens; a refused request costs nothing.
+    """
+
+    def __init__(self, rpm: int | None, tpm: int | None) -> None:
+        self.rpm, self.tpm = rpm, tpm
+        self.requests = max(1.0, rpm / 60) if rpm else 0.0
+        self.tokens = tpm / 60 if tpm else 0.0
+        self.accepted: deque[float] = deque()
+        self.last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def _refill(self, now: float) -> None:
+        elapsed, self.last = now - self.last, now
+        if self.rpm:
+            self.requests = min(max(1.0, self.rpm / 60), self.requests + elapsed * self.rpm / 60)
+        if self.tpm:
+            self.tokens = min(self.tpm / 60, self.tokens + elapsed * self.tpm / 60)
+        while self.accepted and self.accepted[0] <= now - 60:
+            self.accepted.popleft()
+
+    def admit(self, prompt_tokens: int) -> str | None:
+        """Take one request of ``prompt_tokens``; the error kind when it must be refused."""
+        with self._lock:
+            now = time.monotonic()
+            self._refill(now)
+            if self.rpm and (self.requests < 1.0 or len(self.accepted) >= self.rpm):
+                return "rpm_exceeded"
+            if self.tpm and self.tokens <= 0:
+                return "tpm_exceeded"
+            if self.rpm:
+                self.requests -= 1.0
+                self.accepted.append(now)
+            self.tokens -= prompt_tokens
+            return None
+
+    def spend(self, tokens: int) -> None:
+        """A reply of ``tokens`` output tokens was written."""
+        with self._lock:
+            self._refill(time.monotonic())
+            self.tokens -= tokens
+
+    def headers(self) -> dict[str, str]:
+        """OpenRouter's 429 headers (limit, remaining, reset in epoch ms) and Retry-After."""
+        with self._lock:
+            if self.rpm:
+                wait = max(0.0, 1.0 - self.requests) / (self.rpm / 60)
+                limit, left = self.rpm, int(self.requests)
+            else:
+                wait = max(0.0, -self.tokens) / (self.tpm / 60) if self.tpm else 0.0
+                limit, left = self.tpm or 0, max(0, int(self.tokens))
+        return {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(left),
+            "X-RateLimit-Reset": str(int((time.time() + wait) * 1000)),
+            "Retry-After": str(max(1, math.ceil(wait))),
+        }
+
+
 class FakeDashScope:
     """A threaded fake of DashScope's compatible-mode chat endpoint on a free local port.
 
@@ -458,6 +543,9 @@ class FakeDashScope:
         default_latency: float = 0.0,
         reasoning_field: str = "reasoning_content",
         record_sends: bool = False,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        rate_limit_headers: bool = False,
     ) -> None:
         self.host = host
         self.api_key = api_key
@@ -473,6 +561,13 @@ class FakeDashScope:
         self.record_sends = record_sends
         self._initial_record_sends = record_sends
         self._sends: list[tuple[float, dict[str, Any] | str]] = []
+        #: The account limits enforced with 429s like the provider's (see :class:`RateLimits`),
+        #: and whether those 429s carry OpenRouter-style ``X-RateLimit-*`` and ``Retry-After``
+        #: headers (DashScope documents none): see :meth:`enforce`.
+        self.limits: RateLimits | None = None
+        self.rate_limit_headers = False
+        self._initial_limits = (rpm, tpm, rate_limit_headers)
+        self.enforce(rpm, tpm, headers=rate_limit_headers)
         self._requested_port = port
         self._port: int | None = None
         self._httpd: _HTTPServer | None = None
@@ -644,6 +739,22 @@ class FakeDashScope:
         self.default_latency = self._initial_latency
         self.reasoning_field = self._initial_reasoning_field
         self.record_sends = self._initial_record_sends
+        rpm, tpm, headers = self._initial_limits
+        self.enforce(rpm, tpm, headers=headers)
+
+    def enforce(
+        self, rpm: int | None = None, tpm: int | None = None, *, headers: bool = False
+    ) -> None:
+        """Refuse requests over ``rpm`` / ``tpm`` from now on, with fresh buckets (see
+        :class:`RateLimits`); ``headers`` adds rate-limit headers to those 429s."""
+        self.limits = RateLimits(rpm, tpm) if rpm or tpm else None
+        self.rate_limit_headers = headers
+
+    @property
+    def rate_limited(self) -> int:
+        """Chat requests refused with 429 for the account limits since start or :meth:`reset`."""
+        with self._lock:
+            return self._rate_limited
 
     # -- used by the request handler -------------------------------------------
 
@@ -652,6 +763,7 @@ class FakeDashScope:
         self._total_connections = 0
         self._max_active = self._active
         self._disconnects = 0
+        self._rate_limited = 0
 
     def _connection_opened(self, sock: Any, thread: threading.Thread) -> None:
         with self._lock:
@@ -677,6 +789,10 @@ class FakeDashScope:
     def _next_item(self) -> Reply | Fault | None:
         with self._lock:
             return self._queue.popleft() if self._queue else None
+
+    def _count_rate_limited(self) -> None:
+        with self._lock:
+            self._rate_limited += 1
 
     def _client_disconnected(self) -> None:
         with self._lock:

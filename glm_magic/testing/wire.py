@@ -160,6 +160,22 @@ ERRORS: dict[str, ErrorSpec] = {
         "limit_requests",
         f"You have exceeded your current request limit. For details, see: {_RATE_DOC}",
     ),
+    # The account's limits, as the fake enforces them (``FakeDashScope(rpm=..., tpm=...)``):
+    # the messages by which Model Studio says which bound was hit (rate-limit page,
+    # https://help.aliyun.com/en/model-studio/rate-limit, 2026-12-01); the code is the
+    # ``limit_requests`` of the compatible mode's 429 above.
+    "rpm_exceeded": ErrorSpec(
+        429,
+        "limit_requests",
+        "limit_requests",
+        "Requests rate limit exceeded, please try again later.",
+    ),
+    "tpm_exceeded": ErrorSpec(
+        429,
+        "limit_requests",
+        "limit_requests",
+        "Allocated quota exceeded, please increase your quota limit.",
+    ),
     "server_error": ErrorSpec(
         500,
         "internal_error",

@@ -13,15 +13,52 @@ from __future__ import annotations
 import html
 import sys
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from ..pacing import limits_text
 from . import widgets_available
 
 if TYPE_CHECKING:
-    from ..scheduler import BatchProgress
+    from ..pacing import Pace
 
 #: Progress changes slowly; four updates a second is plenty.
 INTERVAL = 0.25
+
+
+@dataclass
+class BatchProgress:
+    """A snapshot of a running batch: plain numbers, drawn by the main thread.
+
+    ``pace`` is the pacing in force (None for a batch without known limits).
+    """
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    running: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    elapsed: float = 0.0
+    limit: int = 0
+    concurrency: int = 0
+    pace: Pace | None = None
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def rate(self) -> float:
+        """Output tokens per second over the whole run."""
+        return self.tokens_out / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the pace so far; None before the first item finishes."""
+        if not self.finished:
+            return None
+        return self.elapsed / self.finished * (self.total - self.finished)
 
 
 class ProgressView(Protocol):
@@ -54,6 +91,8 @@ def progress_line(p: BatchProgress) -> str:
     parts.append(f"{p.running} running")
     if p.limit and p.limit < p.concurrency:
         parts[-1] += f" (rate limited: {p.limit} at a time)"
+    if p.pace is not None:
+        parts.append(pace_text(p.pace, p.limit))
     parts.append(f"{p.tokens_in:,} in / {p.tokens_out:,} out tokens")
     parts.append(f"{p.rate:,.0f} tok/s")
     parts.append(duration(p.elapsed))
@@ -61,6 +100,13 @@ def progress_line(p: BatchProgress) -> str:
     if eta is not None and p.finished < p.total:
         parts.append(f"ETA {duration(eta)}")
     return " · ".join(parts)
+
+
+def pace_text(pace: Pace, limit: int) -> str:
+    """``pace 598/min (limit 600 RPM, 1,000,000 TPM) · bound by RPM``; ``limit`` is -j now."""
+    allowed = limits_text(pace.rpm, pace.tpm) or "none known"
+    bound = f"concurrency (-j {limit})" if pace.bound == "concurrency" else pace.bound
+    return f"pace {pace.measured:,.0f}/min (limit {allowed}) · bound by {bound}"
 
 
 class WidgetProgress:

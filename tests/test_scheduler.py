@@ -1,0 +1,136 @@
+"""Pacing a batch under an account's limits, against the fake provider enforcing them.
+
+The fake refuses, like Model Studio, a request over RPM/60 a second or a
+token over TPM/60 a second (``FakeDashScope.enforce``); the limits here are
+real provider-sized ones (600 RPM, hundreds of thousands of TPM) over a
+handful of items, so each test takes a second or two.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import glm_magic
+from glm_magic.pacing import Pace, Pacer, known_limits
+from glm_magic.testing import Reply
+from glm_magic.views.progress import BatchProgress, progress_line
+
+
+def arrivals(server) -> list[float]:
+    return sorted(r.time for r in server.requests)
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+def limited(server, **limits) -> None:
+    """Import openai with a first batch, then enforce ``limits`` on a clean server."""
+    glm_magic.map(["warm up"])
+    server.reset()
+    server.enforce(**limits)
+
+
+def test_rpm_spreads_requests_evenly_and_the_provider_refuses_none(ip, glm_server):
+    limited(glm_server, rpm=600)
+    batch = glm_magic.map([f"q{i}" for i in range(8)], concurrency=8, rpm=600)
+    assert batch.counts()["done"] == 8 and glm_server.rate_limited == 0
+    times = arrivals(glm_server)
+    assert len(times) == 8
+    assert min(gaps(times)) > 0.02, "one request every 0.1 s, never a burst"
+    assert times[-1] - times[0] == pytest.approx(0.7, abs=0.25)
+    assert "Paced under 600 RPM." in batch.summary()
+
+
+def test_without_pacing_the_same_burst_is_refused(ip, glm_server):
+    limited(glm_server, rpm=600)  # ten a second
+    batch = glm_magic.map([f"q{i}" for i in range(16)], concurrency=16)
+    assert glm_server.rate_limited > 0 and batch.rate_limited > 0
+
+
+def test_tpm_paces_large_prompts_by_their_tokens(ip, glm_server):
+    limited(glm_server, tpm=240_000)  # 4,000 tokens a second
+    prompts = [f"Summarise {i}: " + "lorem ipsum " * 700 for i in range(4)]  # ~2,100 tokens
+    glm_server.queue(*(Reply(answer="A short summary.") for _ in prompts))
+    batch = glm_magic.map(prompts, concurrency=4, tpm=240_000, thinking=False, max_tokens=40)
+    assert batch.counts()["done"] == 4 and glm_server.rate_limited == 0
+    times = arrivals(glm_server)
+    # Each charges about 2,900 tokens (a generous estimate plus max_tokens): a second's
+    # 4,000 lets the first go at once; the rest follow at 4,000 tokens a second.
+    assert times[-1] - times[0] > 0.8
+    glm_server.reset()
+    glm_server.enforce(tpm=240_000)
+    glm_server.queue(*(Reply(answer="A short summary.") for _ in prompts))
+    unpaced = glm_magic.map(prompts, concurrency=4, thinking=False, max_tokens=40)
+    assert glm_server.rate_limited > 0 and unpaced.rate_limited > 0
+
+
+def test_a_429_with_rate_limit_headers_pauses_every_sender(ip, glm_server):
+    limited(glm_server, rpm=60)  # one a second, and 429s that say nothing more
+    glm_magic.map(["a", "b", "c"], concurrency=3)
+    storm = glm_server.rate_limited
+    limited(glm_server, rpm=60, headers=True)  # now the 429 says when to come back
+    batch = glm_magic.map(["a", "b", "c"], concurrency=3)
+    assert batch.counts()["done"] == 3
+    assert glm_server.rate_limited <= 3 < storm, "everyone waited for the reset"
+    times = arrivals(glm_server)
+    assert times[-1] - times[0] > 1.8, "the third item went two resets later"
+
+
+def test_a_429_halves_the_pace_and_retry_after_pauses_it():
+    now = [100.0]
+    pacer = Pacer(600, None, clock=lambda: now[0])
+    first, epoch = pacer.reserve(0)
+    second, _ = pacer.reserve(0)
+    assert (first, second) == (100.0, pytest.approx(100.1))
+    pacer.answered(429, {"Retry-After": "2"}, epoch)
+    pacer.answered(429, {}, epoch)  # the same wave: cut once
+    assert pacer.factor == 0.5 and pacer.refusals == 2
+    third, _ = pacer.reserve(0)
+    fourth, _ = pacer.reserve(0)
+    assert third == pytest.approx(102.0) and fourth == pytest.approx(102.2)
+    assert pacer.pace().bound == "RPM" and pacer.pace().rpm == 300
+    for _ in range(30):
+        pacer.answered(200, {}, 1)
+    assert pacer.factor == 1.0, "successes bring the pace back"
+
+
+def test_exhausted_windows_in_headers_wait_for_their_reset():
+    now = [0.0]
+    pacer = Pacer(None, None, clock=lambda: now[0])
+    pacer.answered(
+        200, {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1m30s"}, 0
+    )
+    assert pacer.reserve(0)[0] == pytest.approx(60.0), "capped at a minute"
+    pacer = Pacer(None, None, clock=lambda: now[0])
+    pacer.answered(
+        200, {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "250ms"}, 0
+    )
+    assert pacer.reserve(0)[0] == pytest.approx(0.25)
+
+
+def test_tokens_charged_beyond_the_reply_are_given_back():
+    now = [0.0]
+    pacer = Pacer(None, 60_000, clock=lambda: now[0])  # 1,000 tokens a second
+    assert pacer.reserve(3_000)[0] == 0.0
+    assert pacer.reserve(1_000)[0] == pytest.approx(2.0), "the first took three seconds' worth"
+    pacer.refund(3_500)
+    assert pacer.reserve(1_000)[0] == pytest.approx(0.0)
+
+
+def test_published_limits_are_the_defaults_on_dashscope_only():
+    beijing = "https://dashscope.aliyuncs.com/compatible-mode/v1"
+    glm5 = known_limits(beijing, "glm-5")
+    assert (glm5.rpm, glm5.tpm) == (500, 1_000_000) and glm5.source.startswith("https://")
+    assert known_limits(beijing, "glm-4.5-air").rpm == 60
+    assert known_limits(beijing, "glm-4.6") is None, "unknown stays unknown"
+    assert known_limits("https://openrouter.ai/api/v1", "glm-5") is None
+
+
+def test_the_progress_line_shows_the_pace_and_what_bounds_it():
+    p = BatchProgress(300, done=40, running=4, limit=16, concurrency=16, elapsed=4.0)
+    p.pace = Pace(600, None, 598, "RPM")
+    line = progress_line(p)
+    assert "pace 598/min (limit 600 RPM) · bound by RPM" in line
+    p.pace = Pace(600, 1_000_000, 240, "concurrency")
+    assert "limit 600 RPM, 1,000,000 TPM) · bound by concurrency (-j 16)" in progress_line(p)
