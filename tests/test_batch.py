@@ -258,6 +258,20 @@ def test_a_dry_run_sample_sends_exactly_k_items_and_extrapolates(ip, glm_server)
     assert glm_server.requests == []
 
 
+def test_the_cell_options_cap_sample_and_pace_a_batch(ip, glm_server, capsys):
+    run(ip, "r_words = ['one', 'two', 'three', 'four', 'five']")
+    _, _, err = cell(ip, capsys, "%%glm --each r_words --max-calls 4\nSay {item}")
+    assert err.startswith("UsageError: This batch is 5 calls") and "--max-calls 4" in err
+    _, _, err = cell(ip, capsys, "%%glm --each r_words --sample 2\nSay {item}")
+    assert "add --dry-run" in err
+    assert glm_server.requests == []
+    value, out, _ = cell(ip, capsys, "%%glm --each r_words --dry-run --sample\nSay {item}")
+    assert value is None and len(glm_server.requests) == 3 and "sent 3 sample items of 5" in out
+    glm_server.reset()
+    _, out, _ = cell(ip, capsys, "%%glm --each r_words --rpm 600 -o r_job\nSay {item}")
+    assert len(glm_server.requests) == 5 and "Paced under 600 RPM." in out
+
+
 def test_every_failure_counts_when_index_labels_repeat(ip, glm_server, capsys):
     ip.user_ns["r_dupes"] = pd.Series(["a", "b", "c"], index=[0, 0, 0])
     glm_server.queue(Fault("data_inspection_failed"), Reply(answer="fine"))
