@@ -1,11 +1,14 @@
 """The ``glm-magic`` command: run the quickstart demo, serve the local stand-in, list models.
 
-``glm-magic demo`` executes ``notebooks/quickstart.ipynb`` headless with
-nbclient in a kernel running this very interpreter (so it sees this install of
-``glm_magic``, whatever ``python3`` kernelspec Jupyter would otherwise pick).
-With an API key in the environment it talks to the real provider; without one
-it starts ``glm_magic.testing.FakeDashScope`` in this process and points the
-kernel at it.
+``glm-magic demo`` executes the quickstart notebook that ships inside the
+package (``glm_magic/notebooks/quickstart.ipynb``, so it works from a wheel and
+from any folder) headless with nbclient, in a kernel running this very
+interpreter (so it sees this install of ``glm_magic``, whatever ``python3``
+kernelspec Jupyter would otherwise pick), and writes the executed copy to the
+current folder. With an API key in the environment it talks to the real
+provider; without one it starts ``glm_magic.testing.FakeDashScope`` in this
+process and points the kernel at it. It needs the ``demo`` extra (nbclient,
+ipykernel, pandas), which it checks before starting.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ from typing import Any
 from . import __version__
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-DEFAULT_NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
+DEFAULT_NOTEBOOK = Path(__file__).resolve().parent / "notebooks" / "quickstart.ipynb"
+#: What running a notebook takes (``pip install 'glm-magic[demo]'``); pandas is the quickstart's.
+DEMO_MODULES = ("nbclient", "ipykernel")
+QUICKSTART_MODULES = (*DEMO_MODULES, "pandas")
 
 # Run after a cell that mentions %glm, without touching the kernel's history or
 # namespace: reports the last result so the demo can summarise each GLM run.
@@ -84,9 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="run the quickstart notebook headless and save the executed copy",
         description=(
-            "Execute a notebook (default: the bundled quickstart) with nbclient and write "
-            "NAME.executed.ipynb next to it. With GLM_MAGIC_API_KEY or DASHSCOPE_API_KEY set "
-            "it uses the real API; otherwise the local stand-in from glm_magic.testing."
+            "Execute a notebook (default: the quickstart shipped with the package) with "
+            "nbclient and write NAME.executed.ipynb next to it (the quickstart's to the current "
+            "folder, where its kernel also runs). With GLM_MAGIC_API_KEY or DASHSCOPE_API_KEY "
+            "set it uses the real API; otherwise the local stand-in from glm_magic.testing. "
+            "Needs the demo extra: pip install 'glm-magic[demo]'."
         ),
     )
     demo.add_argument(
@@ -161,8 +169,9 @@ def run_demo(args: argparse.Namespace) -> int:
     from .settings import KEY_VARIABLES
 
     notebook = find_notebook(args.notebook)
-    output = notebook.with_name(notebook.name.removesuffix(".ipynb") + ".executed.ipynb")
-    check_kernel_requirements()
+    folder = notebook.parent if args.notebook is not None else Path.cwd()
+    output = folder / (notebook.name.removesuffix(".ipynb") + ".executed.ipynb")
+    check_kernel_requirements(DEMO_MODULES if args.notebook is not None else QUICKSTART_MODULES)
 
     env = dict(os.environ)
     key_name = next((name for name in KEY_VARIABLES if os.environ.get(name)), None)
@@ -185,7 +194,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"Running {display_path(notebook)} in a kernel on {sys.executable} ...")
     try:
         nb, runs, failure = asyncio.run(
-            execute(notebook, env, args.timeout, on_run=lambda run: print(run.describe()))
+            execute(notebook, env, args.timeout, folder, on_run=lambda run: print(run.describe()))
         )
     finally:
         if server is not None:
@@ -217,24 +226,25 @@ def find_notebook(given: Path | None) -> Path:
         return path.resolve()
     if given is None:
         raise DemoError(
-            f"the quickstart notebook is not at {path}. It ships with the source repository "
-            "(notebooks/quickstart.ipynb), not with the wheel: install from a clone "
-            "(pip install -e .) or pass the notebook's path: glm-magic demo PATH."
+            f"the quickstart notebook is missing from this install ({path}); reinstall "
+            "glm-magic: pip install --force-reinstall 'glm-magic[demo]'."
         )
     raise DemoError(f"no notebook at {path}.")
 
 
-def check_kernel_requirements() -> None:
+def check_kernel_requirements(modules: tuple[str, ...]) -> None:
+    """Refuse to start when the demo extra is not installed, naming what is missing."""
     missing = []
-    for module in ("nbclient", "nbformat", "jupyter_client", "ipykernel"):
+    for module in modules:
         try:
             __import__(module)
         except ImportError:
             missing.append(module)
     if missing:
         raise DemoError(
-            f"the demo needs {', '.join(missing)} in this Python ({sys.executable}): "
-            f"{sys.executable} -m pip install {' '.join(missing)}"
+            f"the demo needs {', '.join(missing)}, not installed in this Python "
+            f"({sys.executable}). Install the demo extra: "
+            f"{sys.executable} -m pip install 'glm-magic[demo]'"
         )
 
 
@@ -271,9 +281,11 @@ async def execute(
     notebook: Path,
     env: dict[str, str],
     timeout: float,
+    folder: Path,
     on_run: Callable[[GLMRun], None] | None = None,
 ) -> tuple[Any, list[GLMRun], DemoError | None]:
-    """Run every cell; returns the notebook, the GLM runs seen, and what went wrong or None.
+    """Run every cell with ``folder`` as the kernel's working directory; returns the
+    notebook, the GLM runs seen, and what went wrong or None.
 
     ``on_run`` is called with each GLM result as soon as its cell has run.
     """
@@ -293,7 +305,7 @@ async def execute(
         # ipykernel warns about unencrypted TCP on every start; its ports are
         # loopback-only and HMAC-signed, as in any local Jupyter, so keep stderr quiet.
         extra_arguments=["--IPKernelApp.log_level=ERROR"],
-        resources={"metadata": {"path": str(notebook.parent)}},
+        resources={"metadata": {"path": str(folder)}},
     )
     runs: list[GLMRun] = []
     failure: DemoError | None = None

@@ -18,10 +18,13 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from glm_magic.cli import kernel_manager
+from glm_magic.cli import DEFAULT_NOTEBOOK, kernel_manager
 from glm_magic.testing import FakeDashScope, RecordedRequest
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = {
+    "quickstart": DEFAULT_NOTEBOOK,  # ships in the package, for `glm-magic demo`
+    "data_analysis": Path(__file__).resolve().parents[1] / "notebooks" / "data_analysis.ipynb",
+}
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
@@ -49,7 +52,7 @@ class Executed:
 
 def execute(name: str, server: FakeDashScope, folder: Path) -> Executed:
     server.reset()
-    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    nb = nbformat.read(NOTEBOOKS[name], as_version=4)
     env = {k: v for k, v in os.environ.items() if k not in ("DASHSCOPE_API_KEY", "GLM_MAGIC_MODEL")}
     env |= {"GLM_MAGIC_BASE_URL": server.base_url, "GLM_MAGIC_API_KEY": server.api_key}
     NotebookClient(
@@ -90,7 +93,7 @@ def expected_answer(source: str) -> list[str]:
     return ["You said: ", next(line for line in reversed(lines) if "{" not in line)]
 
 
-@pytest.mark.parametrize("name", ["quickstart", "data_analysis"])
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
 def test_a_bundled_notebook_runs_offline_and_saves_a_clean_file(notebook, name):
     run = notebook(name)
     nbformat.validate(run.nb)
