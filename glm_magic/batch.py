@@ -124,7 +124,7 @@ class BatchResult(list):
 
     def to_series(self) -> Any:
         """The answers as a pandas Series aligned with the input's index (None where failed)."""
-        import pandas as pd
+        pd = _pandas("to_series")
 
         return pd.Series(self.answers, index=self.index, name="answer", dtype=object)
 
@@ -136,7 +136,7 @@ class BatchResult(list):
         goes in a ``value`` column); otherwise a single ``answer`` column.
         Items that did not succeed are rows of missing values.
         """
-        import pandas as pd
+        pd = _pandas("to_frame")
 
         if not self.structured:
             return self.to_series().to_frame()
@@ -228,6 +228,16 @@ class BatchResult(list):
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.summary())
+
+
+def _pandas(method: str) -> Any:
+    """pandas, for the methods that build its objects; it is no dependency of glm-magic."""
+    try:
+        import pandas
+    except ImportError:
+        msg = f"BatchResult.{method}() needs pandas, which is not installed: pip install pandas"
+        raise ModuleNotFoundError(msg, name="pandas") from None
+    return pandas
 
 
 def _record(value: Any) -> dict[str, Any]:

@@ -81,7 +81,8 @@ def check(options: Options) -> None:
             f"{type(schema).__name__}."
         )
         raise GLMUsageError(msg)
-    from jsonschema import SchemaError, validators
+    validators = _jsonschema_validators()
+    from jsonschema import SchemaError
 
     try:
         validators.validator_for(schema).check_schema(schema)
@@ -195,14 +196,26 @@ def validate(value: Any, schema: Any) -> Any:
                 for e in _errors(exc)
             ]
             raise ValueError(_mismatch(schema.__name__, problems or [str(exc)])) from None
-    from jsonschema import validators
-
-    validator = validators.validator_for(schema)(schema)
+    validator = _jsonschema_validators().validator_for(schema)(schema)
     errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
     if errors:
         name = schema.get("title") or "the schema"
         raise ValueError(_mismatch(name, [f"{e.json_path}: {e.message}" for e in errors]))
     return value
+
+
+def _jsonschema_validators() -> Any:
+    """``jsonschema.validators``: only a JSON-schema dict needs it (the ``schema`` extra)."""
+    try:
+        from jsonschema import validators
+    except ImportError:
+        msg = (
+            "--schema with a JSON-schema dict needs the jsonschema package, which is not "
+            "installed: pip install 'glm-magic[schema]'. A pydantic model class works "
+            "without it."
+        )
+        raise GLMUsageError(msg) from None
+    return validators
 
 
 def _errors(exc: Exception) -> list[dict[str, Any]]:

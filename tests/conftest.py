@@ -6,7 +6,10 @@ fixture, registered as a ``pytest11`` entry point), exactly as users get it.
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,3 +88,25 @@ def interrupt_after(seconds: float) -> Iterator[None]:
         yield
     finally:
         timer.cancel()
+
+
+BLOCKER = """
+import importlib.abc, sys
+class Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+sys.meta_path.insert(0, Blocked())
+"""
+
+
+def python_without(blocked: tuple[str, ...], code: str, **env: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter where the ``blocked`` packages cannot be imported,
+    as on a machine that never installed them; ``env`` is added to the environment."""
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKER.format(blocked=set(blocked)) + code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
