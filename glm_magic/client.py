@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from . import defaults
@@ -132,6 +132,8 @@ class Client:
                     return
                 failure, retryable = outcome, True
             if not retryable or attempt >= retry.attempts:
+                if failure.code == "connection_error":
+                    failure = self._unreachable(failure, attempt)
                 yield failure
                 yield Ended(
                     "incomplete" if failure.code == "incomplete" else "error", False, failure
@@ -268,6 +270,14 @@ class Client:
             code=body.get("code") or body.get("type") or "stream_error",
             request_id=request_id,
         )
+
+    def _unreachable(self, failure: StreamError, retries: int) -> StreamError:
+        """The last connection error of a request, naming the URL tried and the retries made,
+        so a wrong base URL or a blocked network can be told from a server's own error."""
+        url = f"{str(self._sdk.base_url).rstrip('/')}/chat/completions"
+        tries = f"{retries} retr{'y' if retries == 1 else 'ies'}"
+        message = f"Could not reach {url} (gave up after {tries}): {failure.message}"
+        return replace(failure, message=message)
 
     def _connection_error(self, exc: Any, request_id: str | None = None) -> StreamError:
         cause = exc.__cause__ or exc.__context__

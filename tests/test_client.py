@@ -573,3 +573,14 @@ def test_a_server_that_never_ends_a_finished_stream_delays_it_half_a_second_at_m
         server.server_close()
     assert (result.answer, result.complete) == ("Done.", True)
     assert took < 0.5 + 1.5
+
+
+def test_an_unreachable_endpoint_names_the_url_and_the_retries(ip, capsys):
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    _, _, result = cell(ip, capsys, f"%%glm --base-url {url}\nhi")
+    assert result.error_code == "connection_error"
+    assert result.retries == 3
+    assert f"Could not reach {url}/chat/completions (gave up after 3 retries)" in result.error
