@@ -19,7 +19,7 @@ from typing import Any
 
 from .common import machine, row
 
-SECTIONS = ("stream", "load", "memory", "batch")
+SECTIONS = ("stream", "load", "first", "memory", "batch")
 PLOT = Path(__file__).resolve().parent / "update_timing.png"
 
 
@@ -38,6 +38,10 @@ def section(name: str, quick: bool, plot: Path | None) -> list[dict]:
         from . import bench_load
 
         return bench_load.run(quick)
+    if name == "first":
+        from . import bench_first
+
+        return bench_first.run(quick)
     if name == "memory":
         from . import bench_memory
 

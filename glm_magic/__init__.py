@@ -35,15 +35,21 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
+        from . import warmup
+
+        warmup.wait()
+
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)
 
 
 def load_ipython_extension(ipython: Any) -> None:
+    from . import warmup
     from .magics import GLMMagics
 
     ipython.register_magics(GLMMagics)
+    warmup.start(ipython.magics_manager.registry["GLMMagics"].settings)
     for event, callback in _callbacks():
         if callback not in ipython.events.callbacks[event]:
             ipython.events.register(event, callback)

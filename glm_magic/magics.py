@@ -24,6 +24,7 @@ from IPython.utils.process import arg_split
 from traitlets.config import Configurable
 
 from . import options as spec
+from . import warmup
 from .errors import GLMUsageError
 from .models import models_table
 
@@ -92,6 +93,7 @@ class GLMMagics(GLMSettings, Magics):
         hold the BatchResult (.results, .failed, .summary()), which --resume NAME
         completes.
         """
+        warmup.wait()
         args = self._parse(self.glm_cell, line)
         if is_batch(args):
             return self._batch(cell, args)
@@ -118,6 +120,7 @@ class GLMMagics(GLMSettings, Magics):
         [NAME], %glm export NAME FILE.ipynb. %glm -- history of Rome sends a
         prompt that starts like a command.
         """
+        warmup.wait()
         command = find_command(line)
         if command is not None:
             handler, words = command
