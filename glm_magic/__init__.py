@@ -12,9 +12,11 @@ from .errors import GLMUsageError
 
 __all__ = [
     "BatchResult",
+    "Chat",
     "GLMResult",
     "GLMUsageError",
     "Usage",
+    "chat",
     "complete",
     "load_ipython_extension",
     "map",
@@ -22,6 +24,8 @@ __all__ = [
 __version__ = "0.1.0"
 
 _LAZY = {
+    "chat": "chats",
+    "Chat": "chats",
     "complete": "api",
     "map": "batch",
     "BatchResult": "batch",

@@ -1,4 +1,8 @@
-"""Conversations for ``%%glm -c NAME``: turns kept in memory for this session.
+"""Conversations: ``%%glm -c NAME`` and ``glm_magic.chat(NAME)``, kept in memory for this session.
+
+The magic and Python hold the same conversations: ``chat("talk").send(...)``
+continues what ``%%glm -c talk`` started, and both go through
+:meth:`Chat.reply`.
 
 A conversation is a list of turns, each a prompt and the result that answered
 it. What goes back to the model as history is the prompt and the answer (with
@@ -46,7 +50,9 @@ from .request import message_tokens
 from .wording import count, text_table
 
 if TYPE_CHECKING:
+    from .options import Options
     from .result import GLMResult
+    from .settings import Settings
 
 NAME = re.compile(r"[\w.-]+")
 HISTORY_PROMPT_CHARS = 2000
@@ -230,6 +236,108 @@ def reset(name: str | None = None) -> str:
     message = f"Cleared {len(CHATS)} chats ({count(turns, 'turn')})."
     CHATS.clear()
     return message
+
+
+class Chat:
+    """A conversation from Python: ``glm_magic.chat(name)``, the same one ``-c NAME`` continues.
+
+    ``send`` adds a turn; ``messages`` is what the next turn sends before its
+    prompt (the system prompt, then each turn's prompt and reply, never the
+    thinking); ``reset`` forgets the turns.
+    """
+
+    def __init__(self, name: str) -> None:
+        if not (isinstance(name, str) and valid_name(name)):
+            msg = f"A chat needs a one-word name (letters, digits, _ . -); {name!r} is not one."
+            raise GLMUsageError(msg)
+        self.name = name
+
+    def __repr__(self) -> str:
+        turns = len(CHATS[self.name].turns) if self.name in CHATS else 0
+        return f"<Chat {self.name!r}: {count(turns, 'turn')}>"
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        conversation = CHATS.get(self.name)
+        if conversation is None:
+            return []
+        system = conversation.system
+        head = [{"role": "system", "content": system}] if system else []
+        return head + [m for turn in conversation.turns for m in turn.messages()]
+
+    def reset(self) -> None:
+        CHATS.pop(self.name, None)
+
+    def send(
+        self,
+        prompt: str,
+        *,
+        last: int | None = None,
+        display: str = "none",
+        max_tool_rounds: int | None = None,
+        **options: Any,
+    ) -> GLMResult:
+        """Send ``prompt`` as the next turn and return its result, as ``complete`` does.
+
+        ``options`` are ``complete``'s; ``system`` sets the system prompt from
+        this turn on. ``last=N`` sends only the last N earlier turns. A failed
+        reply is not added (see the module docstring). In a notebook, running
+        the same cell again replaces its turn, as for ``%%glm -c``.
+        """
+        from . import options as spec
+        from .api import API_ARGUMENTS, current_settings
+        from .cells import cell_runs
+        from .views import check_display
+
+        if not isinstance(prompt, str):
+            msg = f"send() needs the prompt as text (str); got {type(prompt).__name__}."
+            raise GLMUsageError(msg)
+        check_display(display, "send")
+        opts, connection = spec.from_api(options, "send", also=("last", *API_ARGUMENTS))
+        if last is not None and not (isinstance(last, int) and not isinstance(last, bool)):
+            raise GLMUsageError(f"send() option last must be a whole number; got {last!r}.")
+        spec.check_ranges({"last": last})
+        settings = current_settings(model=opts.model, max_tool_rounds=max_tool_rounds, **connection)
+        key = cell_runs.key(prompt, {**options, "last": last})
+        return self.reply(prompt, opts, settings, key=key, last=last, display=display)
+
+    def reply(
+        self,
+        prompt: str,
+        options: Options,
+        settings: Settings,
+        *,
+        key: str,
+        last: int | None = None,
+        display: str | None = None,
+        keep: bool = True,
+    ) -> GLMResult:
+        """One turn, for ``send`` and ``%%glm -c NAME``: checked, sent, added if it completed.
+
+        ``key`` says which cell the turn comes from (``cells.cell_runs.key``);
+        ``options.system`` (None: the one in force) becomes the conversation's
+        system prompt from this turn on. Notices (a replaced turn, a reply not
+        added) are printed.
+        """
+        from .runner import complete_prompt
+
+        turn = prepare(
+            self.name, key, prompt, model=settings.model, system=options.system, last=last
+        )
+        options.system = turn.system
+        if notice := turn.notice():
+            print(notice)
+        result = complete_prompt(
+            prompt, options, settings, display=display, keep=keep, history=turn.history
+        )
+        if notice := turn.finish(result):
+            print(notice)
+        return result
+
+
+def chat(name: str) -> Chat:
+    """The conversation called ``name`` (started by its first ``send``), as ``-c NAME`` uses it."""
+    return Chat(name)
 
 
 # -- showing and exporting ----------------------------------------------------

@@ -34,7 +34,6 @@ traitlets, which IPython has already loaded), nothing heavy.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, make_dataclass
@@ -523,6 +522,8 @@ def check_ranges(values: Mapping[str, Any]) -> None:
 
 def suggest(word: str, candidates: list[str]) -> str:
     """`` Did you mean X?`` for the candidate closest to ``word``, else an empty string."""
+    import difflib
+
     close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     return f" Did you mean {close[0]}?" if close else ""
 

@@ -12,7 +12,9 @@ import nbformat
 import pytest
 from conftest import run
 
+import glm_magic
 from glm_magic import chats
+from glm_magic.errors import GLMUsageError
 from glm_magic.result import GLMResult
 from glm_magic.testing import Fault, Reply
 
@@ -204,6 +206,68 @@ def test_a_failed_reply_is_not_added_and_a_failed_rerun_keeps_the_turns(chat, gl
     assert "not added; the earlier turns are kept." in out
     out, _ = cell(chat, capsys, "%glm chats")
     assert out.splitlines()[2].split()[:2] == ["f", "2"]
+
+
+# -- from Python -------------------------------------------------------------------
+
+
+def test_python_continues_the_conversation_a_cell_started_and_back(chat, glm_server, capsys):
+    glm_server.queue(Reply(answer="Start at Fushimi Inari."), Reply(answer="Nishiki market."))
+    cell(chat, capsys, "%%glm -c trip\nPlan a day in Kyoto.")
+    trip = glm_magic.chat("trip")
+    result = trip.send("Add lunch.")
+    assert isinstance(result, GLMResult) and result.answer == "Nishiki market."
+    assert sent(glm_server) == [
+        user("Plan a day in Kyoto."),
+        assistant("Start at Fushimi Inari."),
+        user("Add lunch."),
+    ]
+    assert trip.messages == [*sent(glm_server), assistant("Nishiki market.")]
+    cell(chat, capsys, "%%glm -c trip\nAnd dinner?")
+    assert sent(glm_server)[-3:] == [
+        user("Add lunch."),
+        assistant("Nishiki market."),
+        user("And dinner?"),
+    ]
+    assert repr(trip) == "<Chat 'trip': 3 turns>"
+
+
+def test_send_takes_the_api_options_and_the_system_prompt_persists(chat, glm_server, capsys):
+    lang = glm_magic.chat("lang")
+    lang.send("hello", system="Answer in French.", temperature=0.2, thinking=False)
+    lang.send("and tomorrow")
+    assert sent(glm_server)[0] == {"role": "system", "content": "Answer in French."}
+    assert glm_server.requests[0].body["temperature"] == 0.2
+    assert lang.messages[0] == {"role": "system", "content": "Answer in French."}
+    lang.send("only this", last=0)
+    assert sent(glm_server) == [
+        {"role": "system", "content": "Answer in French."},
+        user("only this"),
+    ]
+
+
+def test_send_refuses_what_the_magic_would_refuse_before_sending(chat, glm_server):
+    talk = glm_magic.chat("talk")
+    with pytest.raises(TypeError, match="Did you mean temperature"):
+        talk.send("hi", temprature=0.5)
+    with pytest.raises(GLMUsageError, match="--last must be 0 or more"):
+        talk.send("hi", last=-1)
+    with pytest.raises(GLMUsageError, match="one-word name"):
+        glm_magic.chat("two words")
+    assert glm_server.requests == [] and talk.messages == []
+
+
+def test_a_failed_send_is_not_added_and_reset_forgets_the_turns(chat, glm_server, capsys):
+    glm_server.queue(Reply(answer="One."), Fault("invalid_parameter"))
+    notes = glm_magic.chat("notes")
+    notes.send("first")
+    assert not notes.send("second").complete
+    assert "Chat 'notes' unchanged" in capsys.readouterr().out
+    assert notes.messages == [user("first"), assistant("One.")]
+    notes.reset()
+    assert notes.messages == []
+    out, _ = cell(chat, capsys, "%glm chats")
+    assert "No conversations yet" in out
 
 
 # -- size ----------------------------------------------------------------------

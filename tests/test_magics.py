@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 from conftest import run
 
+from glm_magic import commands
 from glm_magic import options as spec
 from glm_magic.result import GLMResult
 from glm_magic.testing import FakeDashScope
@@ -202,6 +203,26 @@ def test_help_reads_in_sections_as_plain_text_without_a_file_line(ip, capsys):
     run(ip, "%glm?")
     out = capsys.readouterr().out
     assert "Usage: %glm [-m NAME]" in out and "File:" not in out
+    assert "%glm history NAME" in out and "%glm export NAME FILE.ipynb" in out
+    inspected = ip.object_inspect_mime("%%glm")  # what a kernel answers an inspect request
+    assert "--temperature" in inspected["text/plain"] and "File:" not in inspected["text/plain"]
+
+
+def test_a_subcommand_is_one_registered_function(ip, glm_server, capsys):
+    @commands.command("echo [WORD]")
+    def echo(magics, word="nothing"):
+        """Say the word back."""
+        print(f"echo: {word}")
+
+    try:
+        run(ip, "%glm echo")
+        run(ip, "%glm echo hi")
+        assert capsys.readouterr().out == "echo: nothing\necho: hi\n"
+        assert "%glm echo [WORD] Say the word back." in " ".join(commands.help_text().split())
+        run(ip, "%glm echo the whole question")  # more words than it takes: a prompt
+        assert glm_server.requests[-1].body["messages"][-1]["content"] == "echo the whole question"
+    finally:
+        del commands.COMMANDS["echo"], commands.USAGE["echo"]
 
 
 def test_after_unload_and_reload_config_reaches_the_one_live_instance(ip, glm_server, capsys):
