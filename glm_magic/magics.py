@@ -20,9 +20,8 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets.config import Configurable
 
-from . import commands
+from . import commands, warmup
 from . import options as spec
-from . import warmup
 from .errors import GLMUsageError
 from .parsing import (
     each_value,
