@@ -19,7 +19,7 @@ from typing import Any
 
 from .common import machine, row
 
-SECTIONS = ("stream", "load", "first", "memory", "batch")
+SECTIONS = ("stream", "load", "first", "memory", "batch", "store")
 PLOT = Path(__file__).resolve().parent / "update_timing.png"
 
 
@@ -46,6 +46,10 @@ def section(name: str, quick: bool, plot: Path | None) -> list[dict]:
         from . import bench_memory
 
         return bench_memory.run(quick)
+    if name == "store":
+        from . import bench_store
+
+        return bench_store.run(quick)
     try:
         from . import bench_batch
     except ModuleNotFoundError as exc:

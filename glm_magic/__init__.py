@@ -19,6 +19,7 @@ __all__ = [
     "chat",
     "complete",
     "load_ipython_extension",
+    "log",
     "map",
 ]
 __version__ = "0.1.0"
@@ -28,6 +29,7 @@ _LAZY = {
     "Chat": "chats",
     "complete": "api",
     "map": "batch",
+    "log": "logs",
     "BatchResult": "batch",
     "GLMResult": "result",
     "Usage": "events",

@@ -89,10 +89,24 @@ def ask_key(magics: GLMMagics) -> None:
 
 @command("usage")
 def show_usage(magics: GLMMagics) -> None:
-    """The tokens used this session, per model."""
+    """Tokens and cost per model: this session, today and all time."""
     from . import ledger
 
-    print(ledger.usage_table())
+    print(ledger.usage_report(magics.settings()))
+
+
+@command("log [-n N] [TEXT]")
+def show_log(magics: GLMMagics, *words: str) -> None:
+    """The last N stored runs (matching TEXT); --prune DAYS forgets older ones."""
+    from IPython.display import display
+
+    from . import logs
+
+    shown = logs.command(list(words))
+    if isinstance(shown, str):
+        print(shown)
+    else:
+        display(shown)
 
 
 @command("chats")

@@ -1,32 +1,56 @@
-"""Tokens used in this session, per model, against each model's free quota.
+"""Tokens and cost per provider and model: this session, today and all time.
 
-Every run (cell, ``%glm`` line, ``glm_magic.complete``) ends in the runner,
-which records its usage here, so ``%glm usage`` sees all of them. The provider
-only reports usage per request; the account's remaining free quota lives in
-the Model Studio console, so this ledger can only say what this process spent.
+Every run (cell, ``%glm`` line, ``glm_magic.complete``, batch item) ends in
+the runner, which counts it here in memory and writes it to the store. This
+session's counts come from memory, so ``%glm usage`` works with the store off;
+today's and all time come from the store, so they survive restarts and
+include the other kernels. Replays from the cache cost nothing and are not
+counted. The provider reports usage per request only; the account's
+remaining free quota lives in the provider's console, so the quota column
+can only say what was spent through this package.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .events import Usage
 from .models import model_info
+from .prices import Cost, total
 from .wording import text_table
 
 if TYPE_CHECKING:
     from .result import GLMResult
+    from .settings import Settings
 
 
 @dataclass
-class ModelUsage:
+class Tally:
+    """Runs, tokens and cost of one provider and model over some period."""
+
+    provider: str
+    model: str
     runs: int = 0
-    usage: Usage = field(default_factory=Usage)
+    prompt: int = 0
+    completion: int = 0
+    thinking: int = 0
+    tokens: int = 0
+    cost: Cost | None = None
+
+    def add(
+        self, runs: int, prompt: int, completion: int, thinking: int, tokens: int, cost: Cost
+    ) -> None:
+        self.runs += runs
+        self.prompt += prompt
+        self.completion += completion
+        self.thinking += thinking
+        self.tokens += tokens
+        self.cost = cost if self.cost is None else total([self.cost, cost])
 
 
-LEDGER: dict[str, ModelUsage] = {}
+LEDGER: dict[tuple[str, str], Tally] = {}
 _lock = threading.Lock()
 
 
@@ -35,32 +59,91 @@ def record(result: GLMResult) -> None:
 
     Batch workers finish runs on several threads at once, hence the lock.
     """
+    if result.cached:
+        return
+    provider, model = result.provider or "?", result.model or "?"
+    u = result.usage
     with _lock:
-        entry = LEDGER.setdefault(result.model or "?", ModelUsage())
-        entry.runs += 1
-        entry.usage += result.usage
+        tally = LEDGER.setdefault((provider, model), Tally(provider, model))
+        cost = Cost(result.cost, result.currency)
+        tally.add(1, u.prompt_tokens, u.completion_tokens, u.reasoning_tokens, u.total_tokens, cost)
 
 
-def usage_table() -> str:
-    """The ledger as aligned plain text, for ``%glm usage``."""
+def stored(since: float | None = None) -> list[Tally]:
+    """Tallies from the store since a time (None: all time); raises StoreUnavailable."""
+    from .store import current
+
+    where = "cached = 0" + (" AND time >= ?" if since is not None else "")
+    rows = current().rows(
+        "SELECT provider, model, currency, COUNT(*), SUM(prompt_tokens), "
+        "SUM(completion_tokens), SUM(reasoning_tokens), SUM(total_tokens), SUM(cost), "
+        f"SUM(cost IS NULL) FROM runs WHERE {where} GROUP BY provider, model, currency",
+        (since,) if since is not None else (),
+    )
+    tallies: dict[tuple[str, str], Tally] = {}
+    for provider, model, currency, runs, p, c, r, t, amount, unknown in rows:
+        key = (provider or "?", model or "?")
+        tally = tallies.setdefault(key, Tally(*key))
+        cost = Cost(None, None) if unknown else Cost(amount or 0.0, currency)
+        tally.add(runs, p or 0, c or 0, r or 0, t or 0, cost)
+    return sorted(tallies.values(), key=lambda t: (t.provider, t.model))
+
+
+def usage_report(settings: Settings) -> str:
+    """``%glm usage``: this session, today and all time, against the free quota."""
+    from .store import StoreUnavailable
+
     with _lock:
-        entries = sorted((model, e.runs, e.usage) for model, e in LEDGER.items())
-    if not entries:
-        return "No GLM calls in this session yet."
-    header = ("model", "runs", "prompt", "completion", "thinking", "total", "free quota left")
+        session = sorted(
+            (Tally(**vars(t)) for t in LEDGER.values()), key=lambda t: (t.provider, t.model)
+        )
+    sections = [("This session", session)]
+    all_time: list[Tally] = []
+    note = ""
+    if settings.log:
+        try:
+            midnight = time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1))
+            sections.append(("Today", stored(midnight)))
+            all_time = stored()
+            sections.append(("All time", all_time))
+        except StoreUnavailable as exc:
+            note = f"The store cannot be read ({exc}): this session only."
+    else:
+        note = "The store is off (GLMMagics.log = False or GLM_MAGIC_LOG=0): this session only."
+    if not any(tallies for _, tallies in sections):
+        return "\n\n".join(filter(None, ["No GLM calls yet.", note]))
+    used = {(t.provider, t.model): t.tokens for t in all_time or session}
+    blocks = [f"{title}\n{_table(tallies, used)}" for title, tallies in sections if tallies]
+    blocks.append(
+        "Thinking is part of completion and billed as output. The free quota (DashScope: "
+        "1,000,000 tokens per model for new users) is per account; the Model Studio console "
+        "shows what is really left." + (f" {note}" if note else "")
+    )
+    return "\n\n".join(blocks)
+
+
+def _table(tallies: list[Tally], used: dict[tuple[str, str], int]) -> str:
+    header = (
+        "provider",
+        "model",
+        "runs",
+        "prompt",
+        "completion",
+        "thinking",
+        "total",
+        "cost",
+        "free quota left",
+    )
     rows = [header]
-    for model, runs, u in entries:
-        info = model_info(model)
+    for t in tallies:
+        info = model_info(t.model) if t.provider == "dashscope" else None
         if info is None:
             left = "-"
         else:
-            remaining = max(info.free_tokens - u.total_tokens, 0)
-            used = u.total_tokens / info.free_tokens
-            left = f"{remaining:,} of {info.free_tokens:,} ({used:.2%} used)"
-        counts = (u.prompt_tokens, u.completion_tokens, u.reasoning_tokens, u.total_tokens)
-        rows.append((model, f"{runs:,}", *(f"{n:,}" for n in counts), left))
-    note = (
-        "This session only: thinking is part of completion and billed as output. The free "
-        "quota is per account and model; the Model Studio console shows what is really left."
-    )
-    return f"{text_table(rows, right=range(1, len(header) - 1))}\n\n{note}"
+            spent = used.get((t.provider, t.model), t.tokens)
+            remaining = max(info.free_tokens - spent, 0)
+            left = f"{remaining:,} of {info.free_tokens:,} ({spent / info.free_tokens:.2%} used)"
+        counts = (t.runs, t.prompt, t.completion, t.thinking, t.tokens)
+        cost = str(t.cost or "")
+        rows.append((t.provider, t.model, *(f"{n:,}" for n in counts), cost, left))
+    return text_table(rows, right=range(2, len(header) - 1))

@@ -35,7 +35,7 @@ traitlets, which IPython has already loaded), nothing heavy.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, make_dataclass
 from typing import Any
 
@@ -307,6 +307,15 @@ SPEC: tuple[Option, ...] = (
         "flag",
         "output",
         "Ask for Python code: .code holds it, offered as the next cell (not run).",
+        place="request",
+    ),
+    Option(
+        "cache",
+        ("--cache", "--no-cache"),
+        "switch",
+        "output",
+        "Replay the stored result of an identical request that completed, sending "
+        "nothing; --no-cache sends anyway (default: %config GLMMagics.cache).",
         place="request",
     ),
     Option(
@@ -644,12 +653,27 @@ class Setting:
     low: Bound | None = None
     high: Bound | None = None
     choices: tuple[str, ...] = ()
+    #: A check of its own, for a kind ranges cannot describe: the problem, or None.
+    check: Callable[[Any], str | None] | None = None
 
     def problem(self, value: Any) -> str | None:
+        if self.check is not None:
+            return self.check(value)
         if isinstance(value, int | float) and not _within(value, self.low, self.high):
             range_ = describe_range(self.low, self.high)
             return f"GLMMagics.{self.name} must be {range_}; got {value!r}."
         return None
+
+
+def _price_problem(value: Any) -> str | None:
+    """What is wrong with ``%config GLMMagics.prices`` (see :mod:`glm_magic.prices`)."""
+    from .prices import check_overrides
+
+    try:
+        check_overrides(value)
+    except GLMUsageError as exc:
+        return str(exc)
+    return None
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -741,6 +765,30 @@ SETTINGS: tuple[Setting, ...] = (
         "Live view: widgets in a kernel with ipywidgets, else text ('auto'), or forced.",
         choices=("auto", "widgets", "text"),
     ),
+    Setting(
+        "log",
+        "flag",
+        True,
+        "Write every run to the local store ($GLM_MAGIC_HOME, else the user data folder): "
+        "%glm log, %glm usage, --cache and --resume after a restart read it. "
+        "GLM_MAGIC_LOG=0 also turns it off.",
+    ),
+    Setting(
+        "cache",
+        "flag",
+        False,
+        "Replay the stored result of an identical request that completed instead of "
+        "sending it (as --cache on every cell; --no-cache sends anyway).",
+    ),
+    Setting(
+        "prices",
+        "mapping",
+        {},
+        "Prices that add to or replace the built-in ones, per million tokens: "
+        '{"glm-4.6": {"input": 0.6, "output": 2.2, "currency": "USD"}} '
+        '(a key "zai:glm-4.6" applies to one provider).',
+        check=_price_problem,
+    ),
 )
 
 
@@ -751,14 +799,15 @@ def traits() -> dict[str, Any]:
     the validator refuses a value out of range, and ``%config`` prints its
     message.
     """
-    from traitlets import Enum, Float, Int, TraitError, Unicode, validate
+    from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, validate
 
     made: dict[str, Any] = {}
     for s in SETTINGS:
         if s.choices:
             trait = Enum(list(s.choices), s.default, help=s.help)
         else:
-            trait = {"text": Unicode, "number": Float, "whole": Int}[s.kind](s.default, help=s.help)
+            kinds = {"text": Unicode, "number": Float, "whole": Int, "flag": Bool, "mapping": Dict}
+            trait = kinds[s.kind](s.default, help=s.help)
         made[s.name] = trait.tag(config=True)
     by_name = {s.name: s for s in SETTINGS}
 

@@ -147,7 +147,8 @@ def find_command(
     models`` is the table, ``%glm models of the atom`` a question, ``%glm
     history NAME`` a history (an unknown NAME is an error that lists the chats,
     since a one-word prompt after "history" is far rarer than a mistyped name).
-    ``%glm -- history of Rome`` is always a prompt.
+    ``%glm -- history of Rome`` is always a prompt. A command that takes any
+    words (``log``) takes every line that starts with its name.
     """
     name, _, rest = line.strip().partition(" ")
     handler = commands.get(name)
@@ -158,6 +159,8 @@ def find_command(
     except ValueError:
         return None
     params = list(inspect.signature(handler).parameters.values())[1:]
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return handler, words  # it reads its own words (``%glm log -n 5 Paris``)
     required = sum(p.default is p.empty for p in params)
     return (handler, words) if required <= len(words) <= len(params) else None
 

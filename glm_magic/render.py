@@ -45,17 +45,31 @@ class Shown(Protocol):
     total_time: float
     data: Any
     tool_calls: list[ToolCall]
+    cost: float | None
+    currency: str | None
+    cached: bool
 
 
 def usage_line(result: Shown) -> str:
+    """``glm-4.6 · 12 in / 340 out (200 thinking) · ¥0.0048 · 3.1 s · ...``.
+
+    A result replayed from the store says "cached" where the timings would be:
+    nothing was sent, and it cost nothing.
+    """
+    from .prices import cost_text
+
     u = result.usage
     parts = [result.model or "?"]
     parts.append(f"{u.prompt_tokens:,} in / {u.completion_tokens:,} out")
     if u.reasoning_tokens:
         parts[-1] += f" ({u.reasoning_tokens:,} thinking)"
-    parts.append(f"{result.total_time:.1f} s")
-    if result.time_to_first_token is not None:
-        parts.append(f"first token {result.time_to_first_token:.2f} s")
+    if result.cached:
+        parts.append("cached: nothing sent")
+    else:
+        parts.append(cost_text(result.cost, result.currency))
+        parts.append(f"{result.total_time:.1f} s")
+        if result.time_to_first_token is not None:
+            parts.append(f"first token {result.time_to_first_token:.2f} s")
     parts.append(result.finish_reason)
     return " · ".join(parts)
 

@@ -35,6 +35,9 @@ class GLMResult:
     ``print`` like text. ``complete`` is True only when the stream ended
     normally; otherwise ``finish_reason`` says why (``"interrupted"``,
     ``"incomplete"``, ``"error"``) and ``error`` says what happened.
+    ``cost`` is in ``currency``; both are None when the price is unknown
+    (see :mod:`glm_magic.prices`). ``cached`` is True for a result replayed
+    from the store (``--cache``): nothing was sent, and it cost nothing.
     """
 
     answer: str = ""
@@ -54,6 +57,10 @@ class GLMResult:
     tool_calls: list[ToolCall] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     code: str | None = None
+    provider: str | None = None
+    cost: float | None = None
+    currency: str | None = None
+    cached: bool = False
 
     @property
     def text(self) -> str:

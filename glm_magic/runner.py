@@ -13,10 +13,19 @@ import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from . import ledger, structured
+from . import ledger, prices, store, structured
 from .client import Client, get_client
 from .errors import GLMUsageError, redact
-from .events import Event, ToolCall, ToolCallDone, ToolCallStarted
+from .events import (
+    AnswerDelta,
+    Ended,
+    Event,
+    Started,
+    ThinkingDelta,
+    ToolCall,
+    ToolCallDone,
+    ToolCallStarted,
+)
 from .request import Options, Request, build_request
 from .result import Collector, GLMResult
 from .settings import Settings, key_source
@@ -41,6 +50,7 @@ def run(
     client: Client | None = None,
     stop: threading.Event | None = None,
     gate: Gate | None = None,
+    tags: dict[str, Any] | None = None,
 ) -> GLMResult:
     """Stream ``request`` into ``view``; ``keep`` leaves the static rendering in place.
 
@@ -53,7 +63,17 @@ def run(
     ``stop`` event: worker threads get no KeyboardInterrupt, so they check it
     between events and end the item as interrupted, closing its stream. Its
     ``gate`` paces every HTTP attempt (tool rounds and retries included).
+
+    Every run ends in the store (see :mod:`glm_magic.store`), with ``tags``
+    saying what it belongs to (a chat turn, a batch item). With the cache on,
+    an identical request that once completed is replayed from there instead
+    of being sent, at once and without streaming.
     """
+    sent = request
+    if wants_cache(request, settings):
+        hit = store.cached(request, settings)
+        if hit is not None:
+            return _replay(hit, request, settings, view, keep=keep, tags=tags)
     collector = Collector(request.model, prompt)
     added: list[dict[str, Any]] = []
     try:
@@ -90,10 +110,64 @@ def run(
         added.append({"role": "assistant", "content": result.answer})
     result.messages = added
     structured.finish(result, request.options)
+    _price(result, settings)
     ledger.record(result)
+    store.record(result, sent, settings, tags)
     if view is not None:
         view.finish(result, keep=keep)
     return result
+
+
+def wants_cache(request: Request, settings: Settings) -> bool:
+    """``--cache`` / ``--no-cache`` (``cache=``), else ``%config GLMMagics.cache``.
+
+    The cache lives in the store: asking for it by option with the store off
+    is a usage error, before anything is sent.
+    """
+    asked = request.options.cache
+    if asked and not settings.log:
+        msg = (
+            "--cache replays runs from the store, which is off (%config GLMMagics.log = "
+            "False or GLM_MAGIC_LOG=0). Turn the store on, or drop --cache."
+        )
+        raise GLMUsageError(msg)
+    return settings.log and (settings.cache if asked is None else asked)
+
+
+def _replay(
+    result: GLMResult,
+    request: Request,
+    settings: Settings,
+    view: View | None,
+    *,
+    keep: bool,
+    tags: dict[str, Any] | None,
+) -> GLMResult:
+    """A stored result, shown at once (one piece per pane, not re-streamed): nothing
+    is sent and nothing is paid."""
+    result.cached = True
+    result.cost = 0.0 if result.currency else None
+    structured.finish(result, request.options)
+    store.record(result, request, settings, tags)
+    if view is not None:
+        events: list[Event] = [Started(result.model)]
+        if result.thinking:
+            events.append(ThinkingDelta(result.thinking))
+        events += [ToolCallDone(call) for call in result.tool_calls]
+        if result.answer:
+            events.append(AnswerDelta(result.answer))
+        events.append(Ended(result.finish_reason, result.complete))
+        for event in events:
+            view.on_event(event)
+        view.finish(result, keep=keep)
+    return result
+
+
+def _price(result: GLMResult, settings: Settings) -> None:
+    """The run's provider and cost, where the price is known (never guessed)."""
+    result.provider = settings.provider or prices.provider_of(settings.base_url)
+    cost = prices.cost_of(result.usage, settings.base_url, result.model, settings.prices)
+    result.cost, result.currency = cost.amount, cost.currency
 
 
 def _reply(
@@ -207,17 +281,20 @@ def complete_prompt(
     display: str | None = None,
     keep: bool = True,
     history: list[dict[str, Any]] | None = None,
+    tags: dict[str, Any] | None = None,
 ) -> GLMResult:
     """Check, send and show one prompt; ``display`` overrides the settings' view mode.
 
-    ``history`` is a conversation's earlier messages (see :mod:`glm_magic.chats`).
+    ``history`` is a conversation's earlier messages (see :mod:`glm_magic.chats`);
+    ``tags`` go to the store with the run.
     """
     model = options.model or settings.model
     request = build_request(prompt, model, options, history)
     settings.api_key()
+    wants_cache(request, settings)
     mode = display or settings.display
     note = structured.thinking_note(request) if mode != "none" else None
     if note and structured.once(note):
         print(f"[{note}]")
     view = choose_view(mode, model, settings.update_interval)
-    return run(request, settings, view, prompt, keep=keep)
+    return run(request, settings, view, prompt, keep=keep, tags=tags)

@@ -3,8 +3,9 @@
 :func:`resolve` takes the model and the base URL from the first place that
 has one: the cell option (or Python API argument), ``%config GLMMagics``, the
 environment (``GLM_MAGIC_MODEL``, ``GLM_MAGIC_BASE_URL``), the default. The
-other settings (timeout, retries, live updates, tool rounds) have no
-environment variable: ``%config``, else the default.
+other settings (timeout, retries, live updates, tool rounds, cache, prices)
+have no environment variable: ``%config``, else the default; the store is
+off when either ``%config GLMMagics.log = False`` or ``GLM_MAGIC_LOG=0`` says so.
 
 The API key is deliberately not a traitlet: ``%config GLMMagics`` prints every
 trait, and a key typed into a cell would be saved with the notebook. It comes
@@ -23,6 +24,8 @@ from . import defaults
 from .client import RetryPolicy
 from .errors import GLMUsageError, MissingKeyError, mask_key
 from .models import CHINA_ENDPOINT, DEFAULT_MODEL
+from .store import store_file
+from .store import switched_off as store_switched_off
 
 KEY_VARIABLES = ("GLM_MAGIC_API_KEY", "DASHSCOPE_API_KEY")
 
@@ -54,6 +57,9 @@ class Settings:
     rpm: int | None = None
     tpm: int | None = None
     max_calls: int | None = defaults.MAX_CALLS
+    log: bool = True
+    cache: bool = False
+    prices: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def api_key(self) -> str:
         """The key to send, from ``%glm key`` or the environment; raises if there is none."""
@@ -83,6 +89,8 @@ class Settings:
             "rpm": str(self.rpm or "the provider's known limit"),
             "tpm": str(self.tpm or "the provider's known limit"),
             "max_calls": f"{self.max_calls:,}" if self.max_calls else "no cap",
+            "store": str(store_file()) if self.log else "off",
+            "cache": "on" if self.cache else "off",
         }
 
 
@@ -136,6 +144,9 @@ def resolve(
         rpm=config.get("rpm") or None,
         tpm=config.get("tpm") or None,
         max_calls=config.get("max_calls", defaults.MAX_CALLS) or None,
+        log=config.get("log", default.log) and not store_switched_off(),
+        cache=config.get("cache", default.cache),
+        prices=config.get("prices") or {},
     )
 
 

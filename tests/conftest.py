@@ -36,6 +36,30 @@ def ctrl_c_interrupts() -> Iterator[None]:
     signal.signal(signal.SIGINT, before)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_store(tmp_path_factory) -> Iterator[None]:
+    """Tests never write to the user's real store: GLM_MAGIC_HOME is a temporary folder.
+
+    Set in ``os.environ``, so the kernels the tests start inherit it too.
+    """
+    before = os.environ.get("GLM_MAGIC_HOME")
+    os.environ["GLM_MAGIC_HOME"] = str(tmp_path_factory.mktemp("glm-magic-home"))
+    os.environ.pop("GLM_MAGIC_LOG", None)
+    yield
+    if before is None:
+        del os.environ["GLM_MAGIC_HOME"]
+    else:
+        os.environ["GLM_MAGIC_HOME"] = before
+
+
+@pytest.fixture
+def store_home(tmp_path, monkeypatch):
+    """A fresh, empty store of its own for one test; the folder it lives in."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("GLM_MAGIC_HOME", str(home))
+    return home
+
+
 @pytest.fixture(scope="session")
 def shell() -> InteractiveShell:
     shell = InteractiveShell.instance()
@@ -55,6 +79,9 @@ def ip(shell, glm_server, monkeypatch):
     magics.display = "auto"
     magics.model = ""
     magics.base_url = ""
+    magics.log = True
+    magics.cache = False
+    magics.prices = {}
     session_key.value = None
     yield shell
     for name in [n for n in shell.user_ns if n.startswith("_glm") or n.startswith("r_")]:

@@ -1,4 +1,5 @@
-"""``%glm usage``: every run of the session adds up per model, against the free quota."""
+"""``%glm usage``: every run adds up per provider and model, this session, today and all
+time, against the free quota."""
 
 from __future__ import annotations
 
@@ -23,14 +24,17 @@ def usage(prompt: int, completion: int, reasoning: int) -> dict:
     }
 
 
-def usage_row(out: str, model: str) -> list[int]:
-    row = next(line for line in out.splitlines() if line.startswith(model + " "))
-    return [int(n.replace(",", "")) for n in row.split()[1:6]]
+def usage_row(out: str, model: str, section: str = "This session") -> list[int]:
+    """runs, prompt, completion, thinking, total of ``model`` in a section of the report."""
+    block = out.split(section + "\n", 1)[1].split("\n\n", 1)[0]
+    row = next(line for line in block.splitlines() if line.split()[1:2] == [model])
+    return [int(n.replace(",", "")) for n in row.split()[2:7]]
 
 
 def test_usage_adds_up_every_run_per_model(ip, glm_server, capsys):
     out, _ = cell(ip, capsys, "%glm usage")
-    before = usage_row(out, "glm-4.5-air") if "glm-4.5-air " in out else [0] * 5
+    before = usage_row(out, "glm-4.5-air") if " glm-4.5-air " in out else [0] * 5
+    stored_before = usage_row(out, "glm-4.5-air", "All time") if " glm-4.5-air " in out else [0] * 5
     glm_server.queue(
         Reply(answer="a", usage=usage(100, 40, 30)),
         Reply(answer="b", usage=usage(200, 60, 0)),
@@ -43,15 +47,37 @@ def test_usage_adds_up_every_run_per_model(ip, glm_server, capsys):
     after = usage_row(out, "glm-4.5-air")
     runs, prompt, completion, thinking, total = (a - b for a, b in zip(after, before, strict=True))
     assert (runs, prompt, completion, thinking, total) == (3, 307, 103, 31, 410)
-    left = 1_000_000 - after[4]
+    stored = usage_row(out, "glm-4.5-air", "All time")
+    assert stored[0] - stored_before[0] == 3
+    assert usage_row(out, "glm-4.5-air", "Today")[0] >= 3
+    left = 1_000_000 - stored[4]
     assert f"{left:,} of 1,000,000" in out
-    assert "This session only" in out
+    assert "cost unknown" in out
+
+
+def test_usage_survives_a_restart_through_the_store(ip, glm_server, capsys, store_home):
+    glm_server.queue(Reply(answer="a", usage=usage(10, 5, 0)))
+    cell(ip, capsys, "%glm -m glm-4.5 hi")
+    ledger.LEDGER.clear()  # what a restarted kernel has in memory
+    out, _ = cell(ip, capsys, "%glm usage")
+    assert "This session" not in out
+    assert usage_row(out, "glm-4.5", "All time")[:2] == [1, 10]
+
+
+def test_with_the_store_off_usage_says_it_counts_this_session_only(ip, glm_server, capsys):
+    ip.magics_manager.registry["GLMMagics"].log = False
+    glm_server.queue(Reply(answer="a", usage=usage(10, 5, 0)))
+    cell(ip, capsys, "%glm -m glm-4.5 hi")
+    out, _ = cell(ip, capsys, "%glm usage")
+    assert "The store is off" in out
+    assert "All time" not in out
 
 
 def test_a_failed_run_counts_as_a_run_with_no_tokens(ip, glm_server, capsys):
-    entry = ledger.LEDGER.get("glm-4.5")
-    runs, total = (entry.runs, entry.usage.total_tokens) if entry else (0, 0)
+    key = ("dashscope", "glm-4.5")
+    entry = ledger.LEDGER.get(key)
+    runs, total = (entry.runs, entry.tokens) if entry else (0, 0)
     glm_server.queue(Fault("invalid_parameter"))
     cell(ip, capsys, "%%glm -m glm-4.5\nhi")
-    assert ledger.LEDGER["glm-4.5"].runs == runs + 1
-    assert ledger.LEDGER["glm-4.5"].usage.total_tokens == total
+    assert ledger.LEDGER[key].runs == runs + 1
+    assert ledger.LEDGER[key].tokens == total

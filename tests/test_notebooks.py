@@ -170,4 +170,5 @@ def test_the_json_insights_become_a_dataframe(notebook):
 def test_the_session_ends_with_its_usage(notebook):
     run = notebook("data_analysis")
     usage = run.printed(run.cell("%glm usage"))
-    assert usage.splitlines()[2].split()[:2] == ["glm-4.6", "5"]  # five %%glm runs
+    session = usage.split("\n\n")[0].splitlines()  # "This session", header, rule, rows
+    assert session[3].split()[:3] == ["dashscope", "glm-4.6", "5"]  # five %%glm runs
