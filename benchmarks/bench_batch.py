@@ -37,13 +37,12 @@ How it is measured, and why:
 from __future__ import annotations
 
 import multiprocessing
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .common import median, row
+from .common import environment, median, row
 
 PROMPTS = {False: 200, True: 64}
 CONCURRENCY = 16
@@ -109,16 +108,10 @@ def remote_server(latency: float) -> Iterator[RemoteServer]:
     )
     process.start()
     base_url, api_key = ours.recv()
-    saved = {k: os.environ.get(k) for k in ("GLM_MAGIC_BASE_URL", "GLM_MAGIC_API_KEY")}
-    os.environ["GLM_MAGIC_BASE_URL"], os.environ["GLM_MAGIC_API_KEY"] = base_url, api_key
     try:
-        yield RemoteServer(ours)
+        with environment(GLM_MAGIC_BASE_URL=base_url, GLM_MAGIC_API_KEY=api_key):
+            yield RemoteServer(ours)
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         ours.send("stop")
         process.join(timeout=10)
 

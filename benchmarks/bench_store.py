@@ -11,12 +11,11 @@ streamed tokens through the fake provider leaves exactly one row.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
 
-from .common import median, percentile, row
+from .common import environment, median, percentile, row
 
 TARGET_MS = 2.0
 
@@ -29,38 +28,30 @@ def run(quick: bool = False) -> list[dict]:
     from glm_magic.settings import Settings
 
     runs = 50 if quick else 500
-    with tempfile.TemporaryDirectory() as folder:
-        before = os.environ.get("GLM_MAGIC_HOME")
-        os.environ["GLM_MAGIC_HOME"] = folder
-        try:
-            settings = Settings(base_url="https://dashscope.aliyuncs.com/compatible-mode/v1")
-            writes, lookups = [], []
-            for i in range(runs):
-                prompt = f"Question {i}: " + "words of the prompt " * 100
-                request = build_request(prompt, "glm-4.6", Options(temperature=0.5))
-                result = GLMResult(
-                    answer="an answer " * 400,
-                    thinking="some thinking " * 570,
-                    model="glm-4.6",
-                    usage=Usage(600, 3000, 3600, 2000),
-                    finish_reason="stop",
-                    complete=True,
-                    prompt=prompt,
-                    provider="dashscope",
-                )
-                started = time.perf_counter()
-                store.record(result, request, settings)
-                writes.append(time.perf_counter() - started)
-                started = time.perf_counter()
-                store.cached(request, settings)
-                lookups.append(time.perf_counter() - started)
-            size = Path(store.current().path).stat().st_size
-            store.current().close()
-        finally:
-            if before is None:
-                del os.environ["GLM_MAGIC_HOME"]
-            else:
-                os.environ["GLM_MAGIC_HOME"] = before
+    with tempfile.TemporaryDirectory() as folder, environment(GLM_MAGIC_HOME=folder):
+        settings = Settings(base_url="https://dashscope.aliyuncs.com/compatible-mode/v1")
+        writes, lookups = [], []
+        for i in range(runs):
+            prompt = f"Question {i}: " + "words of the prompt " * 100
+            request = build_request(prompt, "glm-4.6", Options(temperature=0.5))
+            result = GLMResult(
+                answer="an answer " * 400,
+                thinking="some thinking " * 570,
+                model="glm-4.6",
+                usage=Usage(600, 3000, 3600, 2000),
+                finish_reason="stop",
+                complete=True,
+                prompt=prompt,
+                provider="dashscope",
+            )
+            started = time.perf_counter()
+            store.record(result, request, settings)
+            writes.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            store.cached(request, settings)
+            lookups.append(time.perf_counter() - started)
+        store.current().close()  # checkpoints the write-ahead log into the file
+        size = Path(store.current().path).stat().st_size
     writes_ms = [w * 1000 for w in writes[1:]]  # the first one opens and creates the file
     lookups_ms = [w * 1000 for w in lookups[1:]]
     mean = sum(writes_ms) / len(writes_ms)
@@ -93,18 +84,10 @@ def rows_per_streamed_run(quick: bool) -> dict:
     tokens = 2_000 if quick else 20_000
     with tempfile.TemporaryDirectory() as folder, FakeDashScope() as server:
         server.queue(Reply(answer="word " * tokens, chunk_chars=5))
-        saved = {k: os.environ.get(k) for k in ("GLM_MAGIC_HOME", "GLM_MAGIC_API_KEY")}
-        os.environ.update(GLM_MAGIC_HOME=folder, GLM_MAGIC_API_KEY=server.api_key)
-        try:
+        with environment(GLM_MAGIC_HOME=folder, GLM_MAGIC_API_KEY=server.api_key):
             glm_magic.complete("Write at length.", base_url=server.base_url)
             (count,) = store.current().rows("SELECT COUNT(*) FROM runs")[0]
             store.current().close()
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
     return row(
         "store: rows written for one streamed reply",
         f"{count} for {tokens:,} chunks",

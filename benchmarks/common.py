@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -17,6 +18,21 @@ from glm_magic.testing.kernel import CellRun, KernelSession
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "Write at length."
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the duration, then put back what was there."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def row(name: str, value: Any, target: str = "", ok: bool | None = None, note: str = "") -> dict:
