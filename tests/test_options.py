@@ -140,7 +140,7 @@ def test_config_refuses_a_setting_out_of_its_range_and_keeps_the_old_value(ip, c
 def test_every_setting_is_a_config_trait_with_the_specs_default_and_help():
     traits = GLMMagics.class_traits(config=True)
     for setting in spec.SETTINGS:
-        assert traits[setting.name].default_value == setting.default
+        assert traits[setting.name].default() == setting.default
         assert traits[setting.name].help == setting.help
 
 
