@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import structured
+from . import journal, structured
 from .errors import GLMUsageError
 from .events import Usage
 from .interpolate import Row, interpolate
@@ -73,6 +73,8 @@ class BatchResult(list):
         self.rpm: int | None = None
         self.tpm: int | None = None
         self.pace: Limits | None = None
+        #: Its id in the store's journal (None: not journaled), see :mod:`glm_magic.journal`.
+        self.journal: str | None = None
 
     @property
     def results(self) -> list[GLMResult]:
@@ -582,6 +584,7 @@ def start(
     rpm: int | None = None,
     tpm: int | None = None,
     max_calls: int | None = None,
+    name: str | None = None,
 ) -> BatchResult:
     """Check everything, then run every prompt; the magic and :func:`map` both end here.
 
@@ -589,7 +592,9 @@ def start(
     settings'), kept on the result so that a resume uses them again, like
     ``rpm`` and ``tpm`` (None: ``%config``, else the provider's published
     limits). A batch of more than ``max_calls`` calls (None: ``%config``'s
-    cap) is refused before anything is sent.
+    cap) is refused before anything is sent. The batch is journaled in the
+    store under ``name`` (the cell's ``-o NAME``), so ``--resume NAME`` finds
+    it after a restart.
     """
     _check_concurrency(concurrency)
     model = options.model or settings.model
@@ -621,6 +626,7 @@ def start(
         concurrency=concurrency,
     )
     batch.rpm, batch.tpm = rpm, tpm
+    journal.begin(batch, name, settings)
     return rerun(batch, settings, concurrency=concurrency, display=display, show=show)
 
 
@@ -666,13 +672,17 @@ def resume_stored(
 ) -> BatchResult | None:
     """``%%glm --resume NAME``, where ``value`` is what ``NAME`` holds in the notebook.
 
-    Runs the unfinished items again and returns the batch; with ``dry_run``,
-    prints what that would send and returns None.
+    When ``NAME`` holds no batch (a new kernel, after a restart or a crash),
+    the newest batch journaled under that name is taken from the store, with
+    the items that finished. Runs the unfinished items again and returns the
+    batch; with ``dry_run``, prints what that would send and returns None.
     """
     if not isinstance(value, BatchResult):
+        value = journal.load(name)
+    if value is None:
         msg = (
-            f"--resume {name}: that is not a batch result; use the name "
-            "a `%%glm --each ... -o NAME` cell stored (or `_glm`)."
+            f"--resume {name}: that is not a batch result, and the store has no batch of "
+            "that name; use the name a `%%glm --each ... -o NAME` cell stored (or `_glm`)."
         )
         raise GLMUsageError(msg)
     if dry_run:

@@ -215,13 +215,15 @@ class GLMMagics(GLMSettings, Magics):
                     show=show,
                     base_url=args.base_url,
                     items=items,
+                    name=args.out,
                     **pacing,
                 )
         except GLMUsageError as exc:
             raise UsageError(str(exc)) from None
         ns["_glm"] = result
-        if args.out:
-            ns[args.out] = result
+        for name in (args.out, args.resume):
+            if name:
+                ns[name] = result
         failed = len(result.failed)
         if args.quiet and failed:
             print(f"glm: {failed} of {len(result)} items failed; see .failed", file=sys.stderr)

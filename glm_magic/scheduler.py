@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 from queue import Empty, SimpleQueue
 from typing import Any, Protocol
 
-from . import runner
+from . import journal, runner
 from .client import Client, get_client
 from .events import AnswerDelta, Event, ThinkingDelta
 from .pacing import Pacer
@@ -294,6 +294,7 @@ class BatchRun:
                 client=self.client,
                 stop=self.stop,
                 gate=gate,
+                tags=journal.tags(self.batch, position),
             )
         except Exception as exc:  # one item's surprise must not lose the others
             message = f"{type(exc).__name__}: {exc}"
