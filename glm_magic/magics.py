@@ -27,6 +27,7 @@ from .parsing import (
     each_value,
     find_command,
     is_batch,
+    near_command,
     parse,
     schema_value,
     split_line,
@@ -105,6 +106,13 @@ class GLMMagics(GLMSettings, Magics):
                 hint = f" To send it as a prompt instead: `%glm -- {line.strip()}`."
                 raise UsageError(f"{exc}{hint if words else ''}") from None
             return None
+        if (near := near_command(line, commands.COMMANDS)) is not None:
+            word = line.strip()
+            msg = (
+                f"`%glm {word}` is no command: did you mean `%glm {near}`? "
+                f"To send {word!r} as a prompt: `%glm -- {word}`."
+            )
+            raise UsageError(msg)
         options, prompt = split_line(line)
         args = parse(self.glm_line.parser, options)
         if is_batch(args):

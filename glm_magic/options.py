@@ -19,14 +19,27 @@ Adding an option is one :class:`Option` entry in :data:`SPEC`, for example::
     Option("rpm", ("--rpm",), "whole", "batch", "Batch: at most N requests a minute.",
            metavar="N", low=Bound(1), batch_only=True, api=False),
 
-Then read it where it is used: a cell's parsed arguments carry it under its
-``name`` (``args.rpm``); an option with ``place="body"`` or ``"extra"`` is
-sent by ``request.Request.body`` with no other change; a ``"settings"`` option
-goes to ``settings.resolve`` by name. Kinds: ``text``, ``number``,
-``whole``, ``flag`` (``--json``: True when given), ``switch`` (two flags, on
-and off: ``--thinking`` / ``--no-thinking``; None when neither is given),
-``texts`` (repeatable; the API also takes one text), ``name`` and ``names``
-(the cell names notebook variables, the API takes the values themselves).
+then ``python -m glm_magic.options README.md``. Read it where it is used: a
+cell's parsed arguments carry it under its ``name`` (``args.rpm``); an option
+with ``place="body"`` or ``"extra"`` is sent by ``request.Request.body`` with
+no other change; a ``"settings"`` option goes to ``settings.resolve`` by name;
+an ``api=True`` option is accepted (and checked) by ``complete``, ``map`` and
+``Chat.send``. The fields:
+
+- ``kind``: ``text``, ``number``, ``whole``, ``flag`` (``--json``: True when
+  given), ``switch`` (two flags, on and off: ``--thinking`` / ``--no-thinking``;
+  None when neither is given), ``texts`` (repeatable; the API also takes one
+  text), ``name`` and ``names`` (the cell names notebook variables, the API
+  takes the values themselves);
+- ``group``: the help section (:data:`GROUPS`); ``low`` / ``high`` / ``choices``:
+  what values are allowed, checked for the cell and the API alike;
+- ``batch_only``: refused without ``--each`` / ``--resume``; ``with_resume``:
+  taken by ``--resume NAME`` (which refuses the rest);
+- ``place``: where it goes (:data:`PLACES`); ``const``: the value of the flag
+  given alone (``--sample`` is ``--sample 3``).
+
+A ``%config GLMMagics.<name>`` setting is one :class:`Setting` entry in
+:data:`SETTINGS`; a ``%glm`` subcommand is one function in ``glm_magic.commands``.
 
 This module is imported by ``%load_ext``: standard library only (and
 traitlets, which IPython has already loaded), nothing heavy.

@@ -165,6 +165,21 @@ def find_command(
     return (handler, words) if required <= len(words) <= len(params) else None
 
 
+def near_command(line: str, commands: Mapping[str, Callable[..., Any]]) -> str | None:
+    """The command a one-word ``%glm`` line is a typo of (``modles``: ``models``), or None.
+
+    Such a line would otherwise go to the model as a one-word prompt and cost
+    a request.
+    """
+    word = line.strip()
+    if not word or word.startswith("-") or len(word.split()) > 1 or word in commands:
+        return None
+    import difflib
+
+    close = difflib.get_close_matches(word, list(commands), n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
 def split_line(line: str) -> tuple[str, str]:
     """Split ``%glm`` text into leading options and the prompt, kept exactly as typed.
 

@@ -208,6 +208,16 @@ def test_help_reads_in_sections_as_plain_text_without_a_file_line(ip, capsys):
     assert "--temperature" in inspected["text/plain"] and "File:" not in inspected["text/plain"]
 
 
+def test_a_mistyped_command_is_not_sent_as_a_one_word_prompt(ip, glm_server, capsys):
+    run(ip, "%glm modles")
+    err = capsys.readouterr().err
+    assert "`%glm modles` is no command: did you mean `%glm models`?" in err
+    assert "`%glm -- modles`" in err and glm_server.requests == []
+    run(ip, "%glm -- modles")
+    run(ip, "%glm hello")
+    assert [r.body["messages"][-1]["content"] for r in glm_server.requests] == ["modles", "hello"]
+
+
 def test_a_subcommand_is_one_registered_function(ip, glm_server, capsys):
     @commands.command("echo [WORD]")
     def echo(magics, word="nothing"):

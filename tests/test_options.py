@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run
+from IPython.core.error import UsageError
 
 import glm_magic
 from glm_magic import options as spec
@@ -38,6 +39,44 @@ def test_every_option_of_the_spec_is_an_argument_of_the_cell_under_its_name():
         args = vars(parser.parse_args(words))
         assert args[option.name] not in (None, False), option.name
         assert [o.name for o in spec.given(parser.parse_args(words))] == [option.name]
+
+
+def test_a_new_option_is_one_entry(monkeypatch):
+    from IPython.core.magic_arguments import magic_arguments
+
+    from glm_magic.parsing import is_batch, with_options
+
+    entry = spec.Option(
+        "rpm_test",
+        ("--rpm-test",),
+        "whole",
+        "batch",
+        "Batch: at most N requests a minute.",
+        metavar="N",
+        low=spec.Bound(1),
+        batch_only=True,
+        api=False,
+    )
+    monkeypatch.setattr(spec, "SPEC", (*spec.SPEC, entry))
+    monkeypatch.setitem(spec.BY_NAME, entry.name, entry)
+
+    @magic_arguments(name="%glm")
+    @with_options()
+    def cell_magic(line, cell):
+        """A cell magic made the way GLMMagics makes %%glm."""
+
+    parser = cell_magic.parser
+    assert parser.parse_args(["--rpm-test", "60"]).rpm_test == 60
+    assert "--rpm-test N" in cell_magic.__doc__ and "N: at least 1." in cell_magic.__doc__
+    assert "| `--rpm-test N` | Batch: at most N requests a minute. N: at least 1." in (
+        spec.readme_table()
+    )
+    with pytest.raises(GLMUsageError, match="--rpm-test must be at least 1; got 0"):
+        spec.check_ranges({"rpm_test": 0})
+    with pytest.raises(UsageError, match="--rpm-test only apply to a batch"):
+        is_batch(parser.parse_args(["--rpm-test", "60"]))
+    with pytest.raises(TypeError, match="unknown options: rpm_test"):
+        spec.from_api({"rpm_test": 60}, "complete")  # api=False: the cell's only
 
 
 def test_the_request_options_are_the_options_the_spec_sends():
