@@ -22,8 +22,10 @@ from .errors import GLMUsageError
 from .events import Usage
 from .interpolate import Row, interpolate
 from .pacing import Pacer, known_limits, limits_text
+from .providers import Provider
 from .request import Options, build_request, message_tokens
 from .result import GLMResult
+from .runner import model_for
 from .scheduler import BatchRun, succeeded
 from .settings import Settings
 from .summaries import DEFAULT_BUDGET
@@ -456,9 +458,11 @@ def plan(
     concurrency: int = DEFAULT_CONCURRENCY,
     pace: Limits | None = None,
     max_calls: int | None = None,
+    provider: Provider | None = None,
 ) -> BatchPlan:
-    """Count calls and input tokens for ``prompts``; checks every prompt like a real run."""
-    requests = [build_request(prompt, model, options) for prompt in prompts]
+    """Count calls and input tokens for ``prompts``; checks every prompt like a real
+    run (against ``provider``'s catalogue, DashScope's by default)."""
+    requests = [build_request(prompt, model, options, provider=provider) for prompt in prompts]
     pace = pace or Limits(None, None, "")
     return BatchPlan(
         len(prompts),
@@ -486,10 +490,18 @@ def estimate(
 ) -> BatchPlan:
     """``--dry-run``: the plan for ``prompts``; with ``sample=K``, K items spread over
     the batch are really sent (at the batch's pace) and measured."""
-    model = options.model or settings.model
+    model = model_for(options, settings)
     pace = limits(settings, model, rpm, tpm)
     cap = max_calls if max_calls is not None else settings.max_calls
-    result = plan(prompts, options, model, concurrency=concurrency, pace=pace, max_calls=cap)
+    result = plan(
+        prompts,
+        options,
+        model,
+        concurrency=concurrency,
+        pace=pace,
+        max_calls=cap,
+        provider=settings.provider,
+    )
     if sample is None or not prompts:
         return result
     _check_sample(sample)
@@ -501,7 +513,7 @@ def estimate(
     )
     result.sample = list(runs)
     result.sample_estimate = sum(
-        message_tokens(build_request(p, model, options).messages)
+        message_tokens(build_request(p, model, options, provider=settings.provider).messages)
         for p, r in zip(picked, runs, strict=True)
         if succeeded(r)
     )
@@ -597,7 +609,7 @@ def start(
     it after a restart.
     """
     _check_concurrency(concurrency)
-    model = options.model or settings.model
+    model = model_for(options, settings)
     for label, prompt in zip(items.labels if items else range(len(prompts)), prompts, strict=True):
         if not prompt.strip():
             msg = f"The prompt for item {label!r} is empty; nothing was sent."
@@ -605,9 +617,19 @@ def start(
     pace = limits(settings, model, rpm, tpm)
     cap = max_calls if max_calls is not None else settings.max_calls
     if cap is not None and len(prompts) > cap:
-        check_cap(plan(prompts, options, model, concurrency=concurrency, pace=pace), cap)
+        check_cap(
+            plan(
+                prompts,
+                options,
+                model,
+                concurrency=concurrency,
+                pace=pace,
+                provider=settings.provider,
+            ),
+            cap,
+        )
     if prompts:
-        note = structured.thinking_note(build_request(prompts[0], model, options))
+        note = build_request(prompts[0], model, options, provider=settings.provider).thinking_note()
         settings.api_key()
         if note and display != "none":
             print(f"[{note}]")
@@ -686,7 +708,9 @@ def resume_stored(
         )
         raise GLMUsageError(msg)
     if dry_run:
-        print(plan([value[i].prompt for i in value.pending], value.options, value.model))
+        pending = [value[i].prompt for i in value.pending]
+        provider = _settings(value).provider
+        print(plan(pending, value.options, value.model, provider=provider))
         return None
     if not value.pending and not quiet:
         print(f"Nothing to resume: every item of {name} succeeded.")

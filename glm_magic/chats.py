@@ -43,8 +43,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .catalogue import model_info
 from .errors import GLMUsageError
-from .models import model_info
 from .render import markdown, plain
 from .request import message_tokens
 from .wording import count, text_table
@@ -155,6 +155,7 @@ def prepare(
     model: str,
     system: str | None = None,
     last: int | None = None,
+    provider: str = "dashscope",
 ) -> PendingTurn:
     """The next turn of chat ``name``, checked against ``model``'s max input.
 
@@ -170,13 +171,15 @@ def prepare(
         system = earlier[-1].system if earlier else None
     sent = earlier if last is None else earlier[max(len(earlier) - last, 0) :] if last else []
     history = [m for turn in sent for m in turn.messages()]
-    _check_size(name, model, prompt, system, sent)
+    _check_size(name, model, prompt, system, sent, provider)
     return PendingTurn(name, key, prompt, system, history, replaces)
 
 
-def _check_size(name: str, model: str, prompt: str, system: str | None, sent: list[Turn]) -> None:
-    info = model_info(model)
-    if info is None:
+def _check_size(
+    name: str, model: str, prompt: str, system: str | None, sent: list[Turn], provider: str
+) -> None:
+    info = model_info(model, provider)
+    if info is None or info.max_input is None:
         return
     base = message_tokens(
         ([{"role": "system", "content": system}] if system else [])
@@ -322,7 +325,13 @@ class Chat:
         from .runner import complete_prompt
 
         turn = prepare(
-            self.name, key, prompt, model=settings.model, system=options.system, last=last
+            self.name,
+            key,
+            prompt,
+            model=options.model or settings.model,
+            system=options.system,
+            last=last,
+            provider=settings.provider.name,
         )
         options.system = turn.system
         if notice := turn.notice():

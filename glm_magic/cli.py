@@ -128,9 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from .models import models_table
+    from .listings import models_table
+    from .providers import all_providers
 
-    print(models_table())
+    print("\n\n".join(models_table(p.name) for p in all_providers()))
     return 0
 
 

@@ -14,11 +14,10 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
-import random
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from . import defaults
@@ -35,26 +34,14 @@ from .events import (
     Usage,
     UsageReport,
 )
+from .providers import Provider, ProviderError
 from .request import Request
+from .retry import RetryPolicy
 
 if TYPE_CHECKING:
     from .pacing import Gate
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
-MAX_RETRY_AFTER = 60.0
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = defaults.MAX_RETRIES
-    backoff: float = defaults.RETRY_BACKOFF
-    max_backoff: float = 8.0
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, MAX_RETRY_AFTER)
-        base = min(self.backoff * 2**attempt, self.max_backoff)
-        return base * (0.75 + random.random() / 2)
 
 
 class Client:
@@ -118,7 +105,8 @@ class Client:
             try:
                 sdk_stream = self._sdk.chat.completions.create(**body)
             except openai.APIStatusError as exc:
-                failure, retry_after = self._status_error(exc), _retry_after(exc.response)
+                failure = self._status_error(exc, request.provider)
+                retry_after = _retry_after(exc.response)
                 retryable = exc.status_code in RETRY_STATUSES
                 if gate is not None:
                     gate.answered(exc.status_code, exc.response.headers)
@@ -127,7 +115,7 @@ class Client:
             else:
                 if gate is not None:
                     gate.answered(sdk_stream.response.status_code, sdk_stream.response.headers)
-                outcome = yield from self._read(sdk_stream, request.model)
+                outcome = yield from self._read(sdk_stream, request)
                 if outcome is None:
                     return
                 failure, retryable = outcome, True
@@ -148,26 +136,33 @@ class Client:
                 yield Ended("interrupted", False, failure)
                 return
 
-    def _read(self, sdk_stream: Any, model: str) -> Iterator[Event]:
-        """Read one opened stream. Returns a failure only if it broke before any token."""
+    def _read(self, sdk_stream: Any, request: Request) -> Iterator[Event]:
+        """Read one opened stream. Returns a failure only if it broke before any token.
+
+        The model that answered is the one the chunks name (a provider may map
+        an alias to a dated id); it travels on ``Ended``.
+        """
         import openai
 
         from .connections import httpx
 
+        provider = request.provider
         request_id = sdk_stream.response.headers.get("x-request-id")
         # openai 1.x lets the HTTP library's own error escape a stream's iteration
         # unwrapped when the body breaks; newer SDKs wrap it in APIConnectionError.
         broken = (openai.APIConnectionError, httpx.TransportError)
         if "json" in sdk_stream.response.headers.get("content-type", ""):
-            failure = self._json_instead_of_events(sdk_stream, request_id)
+            failure = self._json_instead_of_events(sdk_stream, request_id, provider)
             yield failure
             yield Ended("error", False, failure)
             return None
-        yield Started(model, request_id)
+        yield Started(request.model, request_id)
         finish_reason: str | None = None
-        got_token = False
+        answered: str | None = None
+        pieces = _Pieces()
         try:
             for chunk in sdk_stream:
+                answered = chunk.model or answered
                 if chunk.usage is not None:
                     yield UsageReport(_usage(chunk.usage))
                 if not chunk.choices:
@@ -175,36 +170,21 @@ class Client:
                 choice = chunk.choices[0]
                 delta = choice.delta
                 if delta is not None:
-                    thinking = _reasoning(delta)
-                    if thinking:
-                        got_token = True
-                        yield ThinkingDelta(thinking)
-                    if delta.content:
-                        got_token = True
-                        yield AnswerDelta(delta.content)
-                    if delta.tool_calls:
-                        got_token = True
-                        for call in delta.tool_calls:
-                            fn = call.function
-                            yield ToolCallDelta(
-                                call.index,
-                                call.id or None,
-                                fn.name if fn else None,
-                                (fn.arguments or "") if fn else "",
-                            )
+                    yield from pieces.of(delta)
                 if choice.finish_reason:
                     finish_reason = choice.finish_reason
+            yield from pieces.flush()
         except broken as exc:
             failure = self._connection_error(exc, request_id)
-            if not got_token:
+            if not pieces.got_token:
                 return failure
             yield failure
-            yield Ended("incomplete", False, failure)
+            yield Ended("incomplete", False, failure, answered)
             return None
         except openai.APIError as exc:
-            failure = self._stream_error(exc, request_id)
+            failure = self._stream_error(exc, request_id, provider)
             yield failure
-            yield Ended("error", False, failure)
+            yield Ended("error", False, failure, answered)
             return None
         finally:
             sdk_stream.close()
@@ -215,15 +195,17 @@ class Client:
                 code="incomplete",
                 request_id=request_id,
             )
-            if not got_token:
+            if not pieces.got_token:
                 return failure
             yield failure
-            yield Ended("incomplete", False, failure)
+            yield Ended("incomplete", False, failure, answered)
             return None
-        yield Ended(finish_reason, True)
+        yield Ended(finish_reason, True, None, answered)
         return None
 
-    def _json_instead_of_events(self, sdk_stream: Any, request_id: str | None) -> StreamError:
+    def _json_instead_of_events(
+        self, sdk_stream: Any, request_id: str | None, provider: Provider
+    ) -> StreamError:
         """A 200 answer that is a JSON document, not an event stream.
 
         The SDK would read it as a stream with no events; the provider's error
@@ -239,12 +221,11 @@ class Client:
             sdk_stream.close()
         error = data.get("error") if isinstance(data, dict) else None
         if isinstance(error, dict) or (isinstance(error, str) and error):
-            body = error if isinstance(error, dict) else {"message": error}
-            message = str(body.get("message") or error)
+            read = provider.read_error(data)
             return StreamError(
-                redact(message, self._key),
-                code=body.get("code") or body.get("type"),
-                request_id=request_id or data.get("request_id"),
+                redact(read.message or str(error), self._key),
+                code=read.code,
+                request_id=request_id or read.request_id,
             )
         return StreamError(
             "The server answered with a JSON document instead of a stream of events; "
@@ -253,21 +234,21 @@ class Client:
             request_id=request_id,
         )
 
-    def _status_error(self, exc: Any) -> StreamError:
-        body = _error_body(exc)
-        request_id = exc.request_id or _top_level_request_id(exc.response)
+    def _status_error(self, exc: Any, provider: Provider) -> StreamError:
+        read = _read_error(exc, provider)
+        request_id = exc.request_id or read.request_id or _top_level_request_id(exc.response)
         return StreamError(
-            redact(str(body.get("message") or exc.message), self._key),
-            code=body.get("code") or body.get("type"),
+            redact(str(read.message or exc.message), self._key),
+            code=read.code,
             status=exc.status_code,
             request_id=request_id,
         )
 
-    def _stream_error(self, exc: Any, request_id: str | None) -> StreamError:
-        body = _error_body(exc)
+    def _stream_error(self, exc: Any, request_id: str | None, provider: Provider) -> StreamError:
+        read = _read_error(exc, provider)
         return StreamError(
-            redact(str(body.get("message") or exc.message), self._key),
-            code=body.get("code") or body.get("type") or "stream_error",
+            redact(str(read.message or exc.message), self._key),
+            code=read.code or "stream_error",
             request_id=request_id,
         )
 
@@ -278,6 +259,10 @@ class Client:
         tries = f"{retries} retr{'y' if retries == 1 else 'ies'}"
         message = f"Could not reach {url} (gave up after {tries}): {failure.message}"
         return replace(failure, message=message)
+
+    def model_ids(self) -> list[str]:
+        """The ids the server's ``GET /models`` lists, in its order."""
+        return [model.id for model in self._sdk.models.list()]
 
     def _connection_error(self, exc: Any, request_id: str | None = None) -> StreamError:
         cause = exc.__cause__ or exc.__context__
@@ -316,8 +301,58 @@ def get_client(
     return client
 
 
+class _Pieces:
+    """Turns stream deltas into thinking, answer and tool-call events.
+
+    Some GLM servers send an answer piece that is only whitespace (``"\\n"``)
+    before the thinking starts (Z.ai, vLLM with GLM-4.5: see
+    :mod:`glm_magic.providers.zai`). Shown as is, every view would open an
+    empty answer before the thinking; so whitespace that comes before any
+    other text is held back, dropped if thinking follows and kept if the
+    answer does.
+    """
+
+    def __init__(self) -> None:
+        self.got_token = False
+        self.held = ""
+
+    def of(self, delta: Any) -> Iterator[Event]:
+        thinking = _reasoning(delta)
+        if thinking:
+            self.got_token = True
+            self.held = ""
+            yield ThinkingDelta(thinking)
+        content = delta.content
+        if content:
+            if not self.got_token and not content.strip():
+                self.held += content
+            else:
+                self.got_token = True
+                yield AnswerDelta(self.held + content)
+                self.held = ""
+        if delta.tool_calls:
+            self.got_token = True
+            self.held = ""
+            for call in delta.tool_calls:
+                fn = call.function
+                yield ToolCallDelta(
+                    call.index,
+                    call.id or None,
+                    fn.name if fn else None,
+                    (fn.arguments or "") if fn else "",
+                )
+
+    def flush(self) -> Iterator[Event]:
+        """A reply that was only whitespace still has that answer."""
+        if self.held and not self.got_token:
+            self.got_token = True
+            yield AnswerDelta(self.held)
+            self.held = ""
+
+
 def _reasoning(delta: Any) -> str | None:
-    """The thinking in a delta: ``reasoning_content`` (DashScope) or ``reasoning`` (vLLM).
+    """The thinking in a delta: ``reasoning_content`` (DashScope, Zhipu, Z.ai,
+    SGLang) or ``reasoning`` (vLLM, OpenRouter), whichever the provider.
 
     Neither is an OpenAI field, so pydantic 2 keeps them in ``model_extra``.
     Reading that dict costs a tenth of ``getattr``, which goes through
@@ -341,13 +376,13 @@ def _usage(raw: Any) -> Usage:
     )
 
 
-def _error_body(exc: Any) -> dict[str, Any]:
-    body = exc.body
-    if isinstance(body, dict):
-        body = body.get("error", body)
-    if isinstance(body, dict):
-        return body
-    return {"message": body} if isinstance(body, str) and body else {}
+def _read_error(exc: Any, provider: Provider) -> ProviderError:
+    """The provider's code and message in an SDK error.
+
+    The SDK gives ``body`` as the parsed JSON's ``error`` value when there is
+    one, else the whole JSON, else the text (an SSE line, a bare string).
+    """
+    return provider.read_error(exc.body)
 
 
 def _top_level_request_id(response: Any) -> str | None:

@@ -50,10 +50,20 @@ def command(written: str) -> Callable[[Callable[..., None]], Callable[..., None]
 
 @command("models")
 def show_models(magics: GLMMagics) -> None:
-    """The model table."""
-    from .models import models_table
+    """The model catalogue for the provider in force, merged with its GET /models."""
+    from .listings import models_table
+    from .runner import served_models
 
-    print(models_table())
+    settings = magics.settings()
+    print(models_table(settings.provider.name, served_models(settings)))
+
+
+@command("providers")
+def show_providers(magics: GLMMagics) -> None:
+    """The providers: base URL, key variable and whether it is set, thinking switch."""
+    from .listings import providers_table
+
+    print(providers_table(magics.settings().provider))
 
 
 @command("config")
@@ -73,11 +83,12 @@ def ask_key(magics: GLMMagics) -> None:
     from .settings import session_key
 
     try:
-        typed = getpass.getpass("DashScope API key (kept in memory only): ")
+        typed = getpass.getpass("API key (kept in memory only): ")
     except StdinNotImplementedError:
         msg = (
-            "This front end cannot prompt for input. Set DASHSCOPE_API_KEY (or "
-            "GLM_MAGIC_API_KEY) in the environment before starting Jupyter instead."
+            "This front end cannot prompt for input. Set GLM_MAGIC_API_KEY (or the "
+            "provider's key variable, `%glm providers`) in the environment before "
+            "starting Jupyter instead."
         )
         raise GLMUsageError(msg) from None
     typed = typed.strip()

@@ -17,9 +17,9 @@ class UnknownOptionError(GLMUsageError, TypeError):
 
 
 class MissingKeyError(GLMUsageError):
-    def __init__(self) -> None:
+    def __init__(self, variable: str = "DASHSCOPE_API_KEY") -> None:
         super().__init__(
-            "No API key. Set GLM_MAGIC_API_KEY or DASHSCOPE_API_KEY in the environment "
+            f"No API key. Set GLM_MAGIC_API_KEY or {variable} in the environment "
             "before starting Jupyter, or run `%glm key` to type it in for this session "
             "(it is kept in memory only)."
         )

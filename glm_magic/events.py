@@ -133,11 +133,15 @@ class StreamError:
 
 @dataclass(frozen=True, slots=True)
 class Ended:
-    """Always the last event. ``complete`` is True only for a normal end of stream."""
+    """Always the last event. ``complete`` is True only for a normal end of stream.
+
+    ``model`` is the model the provider's chunks named (None: no chunk came).
+    """
 
     finish_reason: str
     complete: bool
     error: StreamError | None = field(default=None)
+    model: str | None = None
 
 
 Event = (

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .models import model_info
+from .catalogue import model_info
 from .prices import Cost, total
 from .wording import text_table
 

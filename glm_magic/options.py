@@ -697,10 +697,18 @@ SETTINGS: tuple[Setting, ...] = (
         "Model used when a cell names none. Empty: $GLM_MAGIC_MODEL, else the provider's default.",
     ),
     Setting(
+        "provider",
+        "text",
+        "",
+        "Provider: dashscope, zhipu, zai, openrouter or vllm (`%glm providers`). Empty: "
+        "$GLM_MAGIC_PROVIDER, else the one the base URL's host names, else dashscope.",
+        choices=("", "dashscope", "zhipu", "zai", "openrouter", "vllm"),
+    ),
+    Setting(
         "base_url",
         "text",
         "",
-        "OpenAI-compatible endpoint. Empty: $GLM_MAGIC_BASE_URL, else DashScope (China).",
+        "OpenAI-compatible endpoint. Empty: $GLM_MAGIC_BASE_URL, else the provider's own.",
     ),
     Setting(
         "timeout",

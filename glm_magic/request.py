@@ -1,7 +1,7 @@
 """From options and a prompt to one checked chat-completions request.
 
-Every limit is checked here, before a connection is opened, against the model
-table; a value the provider would refuse becomes a ``GLMUsageError`` that says
+Every limit is checked here, before a connection is opened, against the
+catalogue's facts for the model on the chosen provider; a value the provider would refuse becomes a ``GLMUsageError`` that says
 what to change. The size of messages is estimated here too, without a
 tokenizer: conversations check it against the model's max input, and a batch
 ``--dry-run`` counts it.
@@ -15,9 +15,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import providers
+from .catalogue import model_info
 from .errors import GLMUsageError
-from .models import model_info
 from .options import SPEC, Options, check_ranges
+from .providers import Provider
 from .structured import check, instruct, wants_json
 from .tools import Toolbox
 
@@ -28,26 +30,56 @@ CJK = re.compile(
 MESSAGE_OVERHEAD = 4
 
 
+def _default_provider() -> Provider:
+    return providers.get(providers.DEFAULT)
+
+
+#: Said when JSON mode turned thinking off because the provider refuses the two together.
+JSON_THINKING_NOTE = (
+    "JSON mode: thinking is off for this call ({title} refuses JSON output while "
+    "thinking); add --thinking to send it anyway."
+)
+
+
 @dataclass
 class Request:
     model: str
     messages: list[dict[str, Any]]
     options: Options = field(default_factory=Options)
     tools: Toolbox | None = None
+    provider: Provider = field(default_factory=_default_provider)
+
+    @property
+    def info(self) -> Any:
+        """The catalogue's facts for this model on this provider (None: unknown)."""
+        return model_info(self.model, self.provider.name)
+
+    @property
+    def sent_thinking(self) -> bool | None:
+        """The thinking switch this request sends, in the provider's form (None: none)."""
+        info = self.info
+        return self.provider.thinking_to_send(
+            self.options.thinking, wants_json(self.options), info.thinking if info else None
+        )
 
     @property
     def thinking(self) -> bool:
-        """Whether the reply will think: the explicit choice, else the model's default.
-
-        JSON mode defaults to no thinking: DashScope refuses the two together
-        (see :mod:`glm_magic.structured`).
-        """
-        if self.options.thinking is not None:
-            return self.options.thinking
-        if wants_json(self.options):
-            return False
-        info = model_info(self.model)
+        """Whether the reply will think: what is sent, else the model's default (on)."""
+        sent = self.sent_thinking
+        if sent is not None:
+            return sent
+        info = self.info
         return info.thinking if info else True
+
+    def thinking_note(self) -> str | None:
+        """Why this request does not think although the model would, if that is so.
+
+        Only JSON mode turns thinking off unasked, on a provider that refuses
+        JSON while thinking.
+        """
+        if self.options.thinking is None and wants_json(self.options) and not self.thinking:
+            return JSON_THINKING_NOTE.format(title=self.provider.title)
+        return None
 
     @property
     def max_reply(self) -> int | None:
@@ -56,20 +88,20 @@ class Request:
         ``--max-tokens`` bounds the answer; a model we know nothing about has no
         bound unless it was given (None).
         """
-        info = model_info(self.model)
-        if info is None:
+        info = self.info
+        if info is None or info.max_answer is None:
             return self.options.max_tokens
         answer = self.options.max_tokens or info.max_answer
-        return answer + (info.max_thinking if self.thinking else 0)
+        return answer + ((info.max_thinking or 0) if self.thinking else 0)
 
     def body(self) -> dict[str, Any]:
         """Keyword arguments for ``client.chat.completions.create``.
 
         Options placed in the ``body`` (see :mod:`glm_magic.options`) go under
-        their own names; ``enable_thinking`` and the ``extra`` ones (``top_k``,
+        their own names; the thinking switch and the ``extra`` ones (``top_k``,
         ``repetition_penalty``) are not OpenAI parameters, so they travel in
-        ``extra_body``. Unset options are left out so the provider's own
-        defaults apply.
+        ``extra_body``, in the form the provider reads. Unset options are left
+        out so the provider's own defaults apply.
         """
         o = self.options
         body: dict[str, Any] = {
@@ -78,13 +110,12 @@ class Request:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        extra: dict[str, Any] = {}
-        if o.thinking is not None or model_info(self.model) is not None:
-            extra["enable_thinking"] = self.thinking
+        extras: dict[str, Any] = {}
         for option in SPEC:
             value = getattr(o, option.name, None)
             if option.place in ("body", "extra") and value is not None:
-                (body if option.place == "body" else extra)[option.name] = value
+                (body if option.place == "body" else extras)[option.name] = value
+        extra = self.provider.extra_body(self.sent_thinking, extras)
         if extra:
             body["extra_body"] = extra
         if wants_json(o):
@@ -94,15 +125,16 @@ class Request:
         return body
 
 
-def check_options(model: str, o: Options) -> None:
+def check_options(model: str, o: Options, provider: str = providers.DEFAULT) -> None:
     """Refuse values the provider would refuse, naming the option and the range.
 
     The ranges come from the option spec; the model's own limits from its
-    catalogue entry.
+    catalogue entry on ``provider`` (none where the catalogue has no figure).
     """
-    info = model_info(model)
+    info = model_info(model, provider)
     check_ranges(vars(o))
-    if info and o.max_tokens is not None and o.max_tokens > info.max_answer:
+    limit = info.max_answer if info else None
+    if limit and o.max_tokens is not None and o.max_tokens > limit:
         _bad(
             f"--max-tokens {o.max_tokens} is above {model}'s maximum answer length of "
             f"{info.max_answer:,} tokens; use {info.max_answer} or less."
@@ -117,22 +149,25 @@ def build_request(
     model: str,
     options: Options,
     history: list[dict[str, Any]] | None = None,
+    provider: Provider | None = None,
 ) -> Request:
-    """The request for ``prompt``; ``history`` holds earlier messages of a conversation.
+    """The request for ``prompt`` to ``provider`` (default: DashScope); ``history``
+    holds earlier messages of a conversation.
 
     They go between the system prompt and the new user message, in order.
     """
+    provider = provider or _default_provider()
     if not prompt.strip():
         _bad("The prompt is empty: write it in the cell, below the %%glm line (or after %glm).")
-    check_options(model, options)
+    check_options(model, options, provider.name)
     messages: list[dict[str, Any]] = []
     if options.system:
         messages.append({"role": "system", "content": options.system})
     messages.extend(history or [])
     messages.append({"role": "user", "content": instruct(prompt, options)})
-    _check_input_size(model, messages)
+    _check_input_size(model, messages, provider.name)
     tools = Toolbox.of(options.tools) if options.tools else None
-    return Request(model=model, messages=messages, options=options, tools=tools)
+    return Request(model, messages, options, tools, provider)
 
 
 def estimate_tokens(text: str) -> int:
@@ -174,9 +209,9 @@ def least_tokens(text: str) -> int:
     return cjk // 2 + (len(text) - cjk) // 6
 
 
-def _check_input_size(model: str, messages: list[dict[str, Any]]) -> None:
-    info = model_info(model)
-    if info is None:
+def _check_input_size(model: str, messages: list[dict[str, Any]], provider: str) -> None:
+    info = model_info(model, provider)
+    if info is None or info.max_input is None:
         return
     text = "".join(m["content"] for m in messages if isinstance(m.get("content"), str))
     least = least_tokens(text)

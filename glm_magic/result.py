@@ -100,9 +100,10 @@ class Collector:
     not 15 times it (benchmarks/RESULTS.md).
     """
 
-    def __init__(self, model: str, prompt: str = "") -> None:
+    def __init__(self, model: str, prompt: str = "", provider: str = "") -> None:
         self.model = model
         self.prompt = prompt
+        self.provider = provider
         self.thinking: list[str] = []
         self.answer: list[str] = []
         self.tool_fragments: list[dict[str, Any]] = []
@@ -149,6 +150,7 @@ class Collector:
             self.request_id = event.request_id or self.request_id
         elif isinstance(event, Ended):
             self.ended = event
+            self.model = event.model or self.model
 
     def _token(self) -> None:
         if self.first_token is None:
@@ -211,6 +213,7 @@ class Collector:
             answer="".join(self.answer),
             thinking="".join(self.thinking),
             model=self.model,
+            provider=self.provider,
             usage=self.earlier_usage + self.usage,
             finish_reason=ended.finish_reason,
             complete=ended.complete,

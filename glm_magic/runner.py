@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from . import ledger, prices, store, structured
+from .catalogue import is_glm, models_of
 from .client import Client, get_client
 from .errors import GLMUsageError, redact
 from .events import (
@@ -21,11 +22,13 @@ from .events import (
     Ended,
     Event,
     Started,
+    StreamError,
     ThinkingDelta,
     ToolCall,
     ToolCallDone,
     ToolCallStarted,
 )
+from .providers import ProviderError
 from .request import Options, Request, build_request
 from .result import Collector, GLMResult
 from .settings import Settings, key_source
@@ -74,7 +77,7 @@ def run(
         hit = store.cached(request, settings)
         if hit is not None:
             return _replay(hit, request, settings, view, keep=keep, tags=tags)
-    collector = Collector(request.model, prompt)
+    collector = Collector(request.model, prompt, request.provider.name)
     added: list[dict[str, Any]] = []
     try:
         if client is None:
@@ -104,8 +107,11 @@ def run(
     except Exception as exc:
         # A failure of ours or of the transport must not lose what arrived, nor
         # leave live widgets in the cell: the run ends like a provider error.
-        collector.stop("error", redact(f"{type(exc).__name__}: {exc}", key_source()[1]), "internal")
+        key = key_source(settings.provider)[1]
+        collector.stop("error", redact(f"{type(exc).__name__}: {exc}", key), "internal")
     result = collector.result()
+    if _model_missing(request, collector.error):
+        result.error = f"{result.error} {missing_model_hint(request.model, settings, client)}"
     if result.answer or result.complete:
         added.append({"role": "assistant", "content": result.answer})
     result.messages = added
@@ -165,7 +171,7 @@ def _replay(
 
 def _price(result: GLMResult, settings: Settings) -> None:
     """The run's provider and cost, where the price is known (never guessed)."""
-    result.provider = settings.provider or prices.provider_of(settings.base_url)
+    result.provider = settings.provider.name
     cost = prices.cost_of(result.usage, settings.base_url, result.model, settings.prices)
     result.cost, result.currency = cost.amount, cost.currency
 
@@ -196,6 +202,74 @@ def _emit(event: Event, collector: Collector, view: View | None) -> None:
     collector.add(event)
     if view is not None:
         view.on_event(event)
+
+
+def _model_missing(request: Request, failure: StreamError | None) -> bool:
+    if failure is None:
+        return False
+    error = ProviderError(failure.code, failure.message)
+    return request.provider.model_missing(error, failure.status)
+
+
+def missing_model_hint(model: str, settings: Settings, client: Client | None) -> str:
+    """What to do when ``model`` is not served: the provider's GLM models, and
+    where the default is changed."""
+    served = served_models(settings, client)
+    glms = [m for m in served if is_glm(m)] if served else []
+    source = "it lists"
+    if not glms:
+        glms = [m.name for m in models_of(settings.provider.name)]
+        source = "the catalogue knows"
+    listed = ", ".join(glms[:12]) or "none"
+    return (
+        f"{model!r} is not served by {settings.provider.name}; GLM models {source}: {listed}. "
+        "Choose one with -m NAME (model= in Python), or change the default with "
+        "%config GLMMagics.model = 'NAME' or GLM_MAGIC_MODEL."
+    )
+
+
+_SERVED: dict[str, list[str]] = {}
+
+
+def served_models(settings: Settings, client: Client | None = None) -> list[str] | None:
+    """The model ids the provider's ``GET /models`` lists (None: it did not answer).
+
+    Asked once per base URL in a session: the list changes on the provider's
+    schedule, not between cells.
+    """
+    if settings.base_url in _SERVED:
+        return _SERVED[settings.base_url]
+    try:
+        client = client or get_client(
+            settings.base_url, settings.api_key(), timeout=settings.timeout
+        )
+        ids = client.model_ids()
+    except Exception:
+        return None
+    _SERVED[settings.base_url] = ids
+    return ids
+
+
+def forget_served_models() -> None:
+    """Ask the providers again next time (a new key, another server on the same URL)."""
+    _SERVED.clear()
+
+
+def model_for(options: Options, settings: Settings) -> str:
+    """The model to send: the option, the settings', else (a self-hosted server
+    with no default) the first one the server lists."""
+    model = options.model or settings.model
+    if model:
+        return model
+    served = served_models(settings)
+    if not served:
+        msg = (
+            f"No model named, and {settings.base_url} did not list any (GET /models). "
+            "Name one with -m NAME (model= in Python), %config GLMMagics.model or "
+            "GLM_MAGIC_MODEL."
+        )
+        raise GLMUsageError(msg)
+    return served[0]
 
 
 def _wants_tools(collector: Collector, calls: list[dict[str, Any]]) -> bool:
@@ -288,12 +362,12 @@ def complete_prompt(
     ``history`` is a conversation's earlier messages (see :mod:`glm_magic.chats`);
     ``tags`` go to the store with the run.
     """
-    model = options.model or settings.model
-    request = build_request(prompt, model, options, history)
+    model = model_for(options, settings)
+    request = build_request(prompt, model, options, history, settings.provider)
     settings.api_key()
     wants_cache(request, settings)
     mode = display or settings.display
-    note = structured.thinking_note(request) if mode != "none" else None
+    note = request.thinking_note() if mode != "none" else None
     if note and structured.once(note):
         print(f"[{note}]")
     view = choose_view(mode, model, settings.update_interval)

@@ -284,7 +284,9 @@ class BatchRun:
         prompt = self.batch[position].prompt
         gate = _ItemGate(self, 0)
         try:
-            request = build_request(prompt, self.batch.model, self.batch.options)
+            request = build_request(
+                prompt, self.batch.model, self.batch.options, provider=self.settings.provider
+            )
             gate.tokens = message_tokens(request.messages) + (request.max_reply or 0)
             result = runner.run(
                 request,

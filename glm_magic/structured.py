@@ -7,10 +7,11 @@ two rules to JSON mode, both listed on its error-code page:
   'json' in some form, to use 'response_format' of type 'json_object'."), so a
   prompt that does not mention JSON gets one line asking for it;
 - JSON mode is refused while thinking is on ("Json mode response is not
-  supported when enable_thinking is true"). The GLM models think by default,
-  so JSON mode turns thinking off for that call, and the output says so. An
-  explicit ``--thinking`` (``thinking=True``) is sent as asked; if the
-  provider refuses it, its message is shown like any other refusal.
+  supported when enable_thinking is true"). That rule belongs to the
+  provider (:mod:`glm_magic.providers.dashscope`): the request sends thinking
+  off in JSON mode there, and says so. An explicit ``--thinking``
+  (``thinking=True``) is sent as asked; if the provider refuses it, its
+  message is shown like any other refusal.
 
 ``--schema NAME`` is JSON mode plus a schema: a pydantic (v2) model class or a
 JSON-schema dict. The schema goes into the prompt, and the reply is validated
@@ -38,20 +39,15 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from .errors import GLMUsageError
-from .models import model_info
 
 if TYPE_CHECKING:
-    from .request import Options, Request
+    from .request import Options
     from .result import GLMResult
 
 JSON_HINT = "Reply with a single JSON object and nothing else."
 CODE_HINT = (
     "Reply with Python code in one ```python fenced block; keep any explanation short "
     "and outside the block."
-)
-THINKING_NOTE = (
-    "JSON mode: thinking is off for this call (DashScope refuses JSON output while "
-    "thinking); add --thinking to send it anyway."
 )
 FENCE = re.compile(
     r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+.-]*)[^\n]*\n(?P<body>.*?)"
@@ -110,18 +106,6 @@ def instruct(prompt: str, options: Options) -> str:
     if options.code:
         parts.append(CODE_HINT)
     return "\n\n".join(parts)
-
-
-def thinking_note(request: Request) -> str | None:
-    """Why this request does not think although the model would by default, if that is so.
-
-    Only JSON mode turns a model's thinking off unasked. The rule itself lives
-    in ``Request.thinking``; the note follows from it.
-    """
-    info = model_info(request.model)
-    if info and info.thinking and request.options.thinking is None and not request.thinking:
-        return THINKING_NOTE
-    return None
 
 
 _NOTED: set[str] = set()

@@ -1,7 +1,7 @@
 """Plain-text helpers any module may use: a number with its noun, rows as aligned columns.
 
 They live apart from :mod:`glm_magic.render` (the notebook rendering of a
-result) so that data modules such as :mod:`glm_magic.models` and
+result) so that data modules such as :mod:`glm_magic.catalogue` and
 :mod:`glm_magic.ledger` can print a table without depending on presentation.
 """
 

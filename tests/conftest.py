@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+from glm_magic.runner import forget_served_models
 from glm_magic.settings import session_key
 from glm_magic.testing.kernel import KernelSession
 
@@ -82,10 +83,21 @@ def ip(shell, glm_server, monkeypatch):
     magics.log = True
     magics.cache = False
     magics.prices = {}
+    magics.provider = ""
+    monkeypatch.delenv("GLM_MAGIC_PROVIDER", raising=False)
     session_key.value = None
+    forget_served_models()
     yield shell
     for name in [n for n in shell.user_ns if n.startswith("_glm") or n.startswith("r_")]:
         del shell.user_ns[name]
+
+
+@pytest.fixture
+def on_provider(ip, glm_provider, monkeypatch):
+    """The shell pointed at ``glm_provider`` (a fake in some dialect), that provider chosen."""
+    monkeypatch.setenv("GLM_MAGIC_BASE_URL", glm_provider.base_url)
+    monkeypatch.setenv("GLM_MAGIC_PROVIDER", glm_provider.dialect.name)
+    return glm_provider
 
 
 def run(shell: InteractiveShell, source: str):

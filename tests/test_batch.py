@@ -209,7 +209,7 @@ def test_dry_run_counts_without_sending_or_needing_a_key(
     monkeypatch.delenv("GLM_MAGIC_API_KEY")
     value, out, err = cell(ip, capsys, "%%glm --each r_cities --dry-run\nWhere is {row.city}?")
     assert value is None and err == ""
-    assert "3 calls to glm-4.6" in out
+    assert "3 calls to glm-5" in out
     assert "Input: about" in out and "cost unknown" in out and "free" not in out
     assert "--dry-run --sample 3" in out
     assert glm_server.requests == []
@@ -220,7 +220,7 @@ def test_max_calls_refuses_a_larger_batch_before_sending_anything(ip, glm_server
     with pytest.raises(glm_magic.GLMUsageError) as refused:
         glm_magic.map(prompts, max_calls=3, max_tokens=100, thinking=False)
     message = str(refused.value)
-    assert "5 calls to glm-4.6, more than --max-calls 3; nothing was sent" in message
+    assert "5 calls to glm-5, more than --max-calls 3; nothing was sent" in message
     assert "input tokens and up to 500 output tokens" in message and "cost unknown" in message
     assert "--max-calls 5" in message
     assert glm_server.requests == []
@@ -247,7 +247,7 @@ def test_a_dry_run_sample_sends_exactly_k_items_and_extrapolates(ip, glm_server)
     sent = [r.body["messages"][-1]["content"] for r in glm_server.requests]
     assert sorted(sent) == [prompts[0], prompts[13], prompts[26]], "spread over the batch"
     text = str(plan)
-    assert "sent 3 sample items of 40 to glm-4.6 (3 succeeded)" in text
+    assert "sent 3 sample items of 40 to glm-5 (3 succeeded)" in text
     source, low, high = plan.tokens()
     per_call = {r.usage.completion_tokens for r in plan.sample}
     assert (low, high) == (40 * min(per_call), 40 * max(per_call))
@@ -288,7 +288,7 @@ def test_text_progress_line_and_show_streams_the_first_item(ip, glm_server, caps
     _, out, _ = cell(ip, capsys, "%%glm --each r_words --show 1\nSay {item}")
     assert out.count("Answer:") == 1 and "You said: Say one" in out
     assert "\r" in out and "3/3 · 3 done" in out
-    assert "\nglm-4.6 · 3 items: 3 done" in out, "the summary follows the last progress line"
+    assert "\nglm-5 · 3 items: 3 done" in out, "the summary follows the last progress line"
 
 
 def test_mistakes_are_one_paragraph_and_send_nothing(ip, glm_server, capsys):
@@ -386,7 +386,7 @@ def test_in_a_kernel_progress_is_one_widget_that_ends_as_markdown(glm_server_ses
     assert updates and "<progress" in updates[-1].content["data"]["state"]["value"]
     final = cell_run.of("update_display_data")[-1].content["data"]
     assert "12 items: 12 done" in final["text/markdown"]
-    assert final["text/plain"].startswith("glm-4.6 · 12 items: 12 done")
+    assert final["text/plain"].startswith("glm-5 · 12 items: 12 done")
     assert len(cell_run.of("comm_close")) == len(cell_run.of("comm_open"))
     result = cell_run.of("execute_result")[-1].content["data"]["text/plain"]
     assert "You said: Count 11" in result

@@ -170,7 +170,7 @@ def assert_static_rendering(cell) -> None:
     expect(rendered.locator("details:not([open])")).to_have_count(1)
     expect(rendered.locator("strong")).to_have_text("bold")
     expect(rendered).to_contain_text("point99")
-    expect(rendered.locator("sub")).to_contain_text("glm-4.6")
+    expect(rendered.locator("sub")).to_contain_text("glm-5")
     expect(rendered.locator("sub")).to_contain_text("stop")
     expect(cell.locator(".jupyter-widgets")).to_have_count(0)
     expect(cell.page.get_by_text("Error displaying widget")).to_have_count(0)
@@ -200,7 +200,7 @@ def test_a_user_watches_thinking_then_answer_stream_and_keeps_the_result(
     expect(thinking).to_contain_text("step0", timeout=SLOW)
     assert answer.inner_text().strip() == "", "the answer pane stays empty while GLM thinks"
     expect(title).to_have_text("Thinking")
-    expect(status).to_contain_text("glm-4.6")
+    expect(status).to_contain_text("glm-5")
     expect(status).to_contain_text("thinking")
 
     # The user folds the thinking away, and opens it again.

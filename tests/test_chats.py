@@ -444,7 +444,7 @@ def test_export_writes_a_valid_notebook_that_reads_back(chat, glm_server, capsys
     assert ask1.metadata["glm_magic"] == {"role": "user", "turn": 1, "system": "Be terse."}
     meta = reply2.metadata["glm_magic"]
     usage = chat.user_ns["_glm"].usage
-    assert meta["role"] == "assistant" and meta["model"] == "glm-4.6"
+    assert meta["role"] == "assistant" and meta["model"] == "glm-5"
     assert meta["usage"]["total_tokens"] == usage.total_tokens > 0
     assert meta["usage"]["reasoning_tokens"] == usage.reasoning_tokens
     assert glm_server.api_key not in path.read_text()

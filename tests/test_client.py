@@ -75,7 +75,8 @@ def assert_failed_with(result, server, code: str, message: str) -> None:
     assert result.finish_reason == "error"
     assert code in result.error
     assert message in result.error
-    assert server.requests[-1].request_id in result.error
+    chats = [r for r in server.requests if r.path.endswith("/chat/completions")]
+    assert chats[-1].request_id in result.error
 
 
 # -- the provider refuses the request ----------------------------------------------
@@ -104,7 +105,7 @@ def test_unknown_model_shows_model_not_found(ip, glm_server, capsys):
     _, _, result = cell(ip, capsys, "%%glm -m glm-9\nhi")
     assert_failed_with(result, glm_server, "model_not_found", "Model not exist.")
     assert "404" in result.error
-    assert len(glm_server.requests) == 1
+    assert [r.method for r in glm_server.requests] == ["POST", "GET"], "sent once, then GET /models"
 
 
 @pytest.mark.parametrize(

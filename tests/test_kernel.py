@@ -70,7 +70,7 @@ def test_text_mode_in_a_kernel_prints_headings_and_a_usage_line(kernel, glm_serv
     out = run.text()
     assert not run.of("comm_open")
     assert "Thinking:\nCounting." in out and "Answer:\nThree." in out
-    assert "glm-4.6" in out.strip().splitlines()[-1]
+    assert "glm-5" in out.strip().splitlines()[-1]
 
 
 def test_interrupting_the_kernel_keeps_the_partial_answer(kernel, glm_server):
@@ -122,7 +122,7 @@ def test_a_one_shot_line_at_the_end_of_a_cell_is_shown_once(kernel, glm_server):
     shown = kernel.execute("%glm --no-thinking Say once.")
     (status,) = [o.content["data"] for o in shown.of("update_display_data")]
     assert "Once." not in str(status), "the live view shrinks to its usage line"
-    assert status["text/plain"].startswith("[glm-4.6 · ") and "<sub>glm-4.6 · " in str(status)
+    assert status["text/plain"].startswith("[glm-5 · ") and "<sub>glm-5 · " in str(status)
     assert "Once." in shown.of("execute_result")[0].content["data"]["text/markdown"]
     stored = kernel.execute("x = %glm --no-thinking Say kept.")
     assert not stored.of("execute_result")

@@ -45,7 +45,7 @@ def test_a_plain_cell_streams_thinking_and_answer_and_stores_the_result(ip, glm_
     assert result.complete
     assert result.answer in out
     sent = body(glm_server)
-    assert sent["model"] == "glm-4.6"
+    assert sent["model"] == "glm-5"
     assert sent["stream"] is True
     assert sent["stream_options"] == {"include_usage": True}
     assert sent["enable_thinking"] is True
@@ -159,7 +159,7 @@ def test_model_precedence_option_then_config_then_environment_then_default(
     ip, glm_server, capsys, monkeypatch
 ):
     cell(ip, capsys, "%%glm\nhi")
-    assert body(glm_server)["model"] == "glm-4.6"
+    assert body(glm_server)["model"] == "glm-5"
     monkeypatch.setenv("GLM_MAGIC_MODEL", "glm-4.5")
     cell(ip, capsys, "%%glm\nhi")
     assert body(glm_server)["model"] == "glm-4.5"
@@ -279,11 +279,11 @@ def test_line_magic_fills_placeholders(ip, glm_server, capsys):
 
 def test_models_shows_the_model_table(ip, glm_server, capsys):
     out, err = cell(ip, capsys, "%glm models")
-    for name in ("glm-4.6", "glm-4.5", "glm-4.5-air"):
+    for name in ("glm-5", "glm-4.7", "glm-4.6", "glm-4.5", "glm-4.5-air"):
         assert name in out
     assert "202,752" in out
     assert "16,384" in out
-    assert glm_server.requests == []
+    assert [r.path for r in glm_server.requests] == ["/compatible-mode/v1/models"]
 
 
 def test_config_shows_effective_settings_with_the_key_masked(ip, glm_server, capsys):

@@ -109,7 +109,7 @@ def test_a_bundled_notebook_runs_offline_and_saves_a_clean_file(notebook, name):
         data = run.rendering(cell)
         assert WIDGET not in data, "the live view leaves no widget behind"
         assert all(part in data["text/markdown"] for part in expected_answer(cell.source))
-        assert "<sub>glm-4.6 · " in data["text/markdown"]
+        assert "<sub>glm-5 · " in data["text/markdown"]
         assert data["text/plain"].strip()
 
     assert run.api_key not in run.text
@@ -171,4 +171,4 @@ def test_the_session_ends_with_its_usage(notebook):
     run = notebook("data_analysis")
     usage = run.printed(run.cell("%glm usage"))
     session = usage.split("\n\n")[0].splitlines()  # "This session", header, rule, rows
-    assert session[3].split()[:3] == ["dashscope", "glm-4.6", "5"]  # five %%glm runs
+    assert session[3].split()[:3] == ["dashscope", "glm-5", "5"]  # five %%glm runs
