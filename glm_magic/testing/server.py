@@ -1,4 +1,4 @@
-"""A real local HTTP server that answers like DashScope's compatible mode for GLM.
+"""A real local HTTP server that answers like a GLM provider (DashScope by default).
 
 Why a real server and not mocks: the package under test talks to the provider
 through the official ``openai`` SDK, and the interesting failures (streams cut
@@ -6,6 +6,11 @@ mid-way, keep-alive reuse, clients that hang up, errors inside a 200 stream,
 concurrency limits) only happen on real sockets. ``FakeDashScope`` serves
 ``POST /compatible-mode/v1/chat/completions`` on 127.0.0.1 with the provider's
 status codes, error bodies and chunk shapes, and records what it received.
+``FakeProvider(dialect="zhipu")`` (likewise ``zai``, ``openrouter``,
+``vllm``) speaks another provider's dialect instead: its paths, its own
+thinking switch only, its reasoning field, its error bodies and its model
+list (see :mod:`glm_magic.testing.dialects`). Every dialect also answers
+``GET .../models``.
 
 Replies and faults are queued and consumed first in, first out, one per chat
 request that passes the automatic checks (API key, body, model, ``stream``,
@@ -44,7 +49,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import wire
+from . import dialects, wire
+from .dialects import Dialect
 
 CHAT_PATH = "/compatible-mode/v1/chat/completions"
 DEFAULT_API_KEY = "sk-glm-magic-test"
@@ -115,6 +121,20 @@ class Fault:
 
 
 @dataclass
+class Canned:
+    """A response written exactly as given: for replaying a provider's captured bytes.
+
+    ``body`` is sent as is (an SSE stream ends with its own ``data: [DONE]``),
+    with ``status`` and ``content_type``. Consumed from the same queue as
+    replies and faults, after the automatic checks (key, model, body).
+    """
+
+    body: bytes
+    status: int = 200
+    content_type: str = "text/event-stream;charset=UTF-8"
+
+
+@dataclass
 class RecordedRequest:
     """What the server received, for assertions: parsed JSON body and lower-cased headers."""
 
@@ -156,7 +176,7 @@ class _HTTPServer(ThreadingHTTPServer):
     # them a second later; a provider's front end accepts far more.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], owner: FakeDashScope) -> None:
+    def __init__(self, address: tuple[str, int], owner: FakeProvider) -> None:
         self.owner = owner
         super().__init__(address, _Handler)
 
@@ -252,9 +272,10 @@ class _Handler(BaseHTTPRequestHandler):
         retry_after: float | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        payload = wire.encode(wire.error_body(kind, request_id, message)).encode()
+        status, body = self.server.owner.dialect.error(kind, request_id, message)
+        payload = wire.encode(body).encode()
         try:
-            self.send_response(wire.ERRORS[kind].status)
+            self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(payload)))
             self.send_header("x-request-id", request_id)
@@ -327,11 +348,14 @@ class _Handler(BaseHTTPRequestHandler):
                 raw=raw,
             )
         )
-        is_chat = path.rstrip("/") == CHAT_PATH
+        base = owner.dialect.path
+        is_chat = path.rstrip("/") == f"{base}/chat/completions"
         try:
             with owner._answering(counted=is_chat and method == "POST"):
                 self._pause(owner.default_latency)
-                if not is_chat:
+                if path.rstrip("/") == f"{base}/models" and method == "GET":
+                    self._models(request_id)
+                elif not is_chat:
                     self._send_json_error("bad_path", request_id)
                 elif method != "POST":
                     message = wire.ERRORS["bad_method"].message.format(method)
@@ -343,7 +367,41 @@ class _Handler(BaseHTTPRequestHandler):
             if is_chat and not owner._stopping.is_set():
                 owner._client_disconnected()
 
-    # -- the chat endpoint -----------------------------------------------------
+    # -- the endpoints -----------------------------------------------------------
+
+    def _send_canned(self, canned: Canned, request_id: str) -> None:
+        try:
+            self.send_response(canned.status)
+            self.send_header("Content-Type", canned.content_type)
+            self.send_header("Content-Length", str(len(canned.body)))
+            self.send_header("x-request-id", request_id)
+            self.end_headers()
+        except OSError as exc:
+            raise _ClientGone from exc
+        self._write(canned.body)
+
+    def _models(self, request_id: str) -> None:
+        """``GET /models``: the served models in the OpenAI list shape (key checked)."""
+        owner = self.server.owner
+        if self.headers.get("Authorization") != f"Bearer {owner.api_key}":
+            self._send_json_error("invalid_api_key", request_id)
+            return
+        listed = {
+            "object": "list",
+            "data": [
+                {"id": model, "object": "model", "created": 0, "owned_by": owner.dialect.name}
+                for model in sorted(owner.models, reverse=True)
+            ],
+        }
+        payload = wire.encode(listed).encode()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+        except OSError as exc:
+            raise _ClientGone from exc
+        self._write(payload)
 
     def _chat(self, body: Any, request_id: str) -> None:
         owner = self.server.owner
@@ -361,6 +419,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json_error(refusal_kind, request_id, headers=headers)
                 return
         item = owner._next_item()
+        if isinstance(item, Canned):
+            self._send_canned(item, request_id)
+            return
         fault = item if isinstance(item, Fault) else None
         if fault is not None and fault.kind in HTTP_FAULTS:
             self._send_json_error(
@@ -376,7 +437,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._stream(body, reply, fault, request_id)
 
     def _stream(self, body: dict[str, Any], reply: Reply, fault: Fault | None, rid: str) -> None:
-        thinking_mode = body.get("enable_thinking", True) is not False
+        dialect = self.server.owner.dialect
+        thinking_mode = dialect.thinking(body)
         model = reply.model or str(body.get("model"))
         maker = wire.ChunkMaker(
             model,
@@ -396,6 +458,8 @@ class _Handler(BaseHTTPRequestHandler):
         kind = fault.kind if fault is not None else None
         if fault is not None and kind in ("stream_error", "drop"):
             content = content[: max(0, fault.after_chunks)]
+        if dialect.lead_newline and thinking:
+            content.insert(0, maker.content("\n"))
         tail: list[dict[str, Any]] = []
         if kind is None:
             finish_reason = reply.finish_reason
@@ -425,7 +489,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and kind == "drop":
             self._hang_up()
         elif fault is not None and kind == "stream_error":
-            error = {"error": wire.error_object("stream_error", fault.message)}
+            error = dialect.stream_error(fault.message)
             self._write(wire.http_chunk(wire.sse_event(error)) + wire.LAST_HTTP_CHUNK)
         else:
             # [DONE] and the end of the chunked body leave in one write. (The openai
@@ -524,12 +588,15 @@ class RateLimits:
         }
 
 
-class FakeDashScope:
-    """A threaded fake of DashScope's compatible-mode chat endpoint on a free local port.
+class FakeProvider:
+    """A threaded fake of a GLM provider's chat endpoint on a free local port.
 
-    Use as a context manager (or call :meth:`start` / :meth:`stop`); point the
-    ``openai`` SDK at :attr:`base_url` with :attr:`api_key`. Queue
-    :class:`Reply` and :class:`Fault` objects with :meth:`queue`; inspect
+    ``dialect`` picks the provider it plays (default ``"dashscope"``; see
+    :mod:`glm_magic.testing.dialects`); ``models`` defaults to that
+    provider's GLM models. Use as a context manager (or call :meth:`start` /
+    :meth:`stop`); point the ``openai`` SDK at :attr:`base_url` with
+    :attr:`api_key`. Queue :class:`Reply`, :class:`Fault` and :class:`Canned`
+    objects with :meth:`queue`; inspect
     :attr:`requests` and the connection counters afterwards.
     """
 
@@ -539,22 +606,27 @@ class FakeDashScope:
         port: int = 0,
         *,
         api_key: str = DEFAULT_API_KEY,
-        models: Iterable[str] = DEFAULT_MODELS,
+        models: Iterable[str] | None = None,
         default_latency: float = 0.0,
-        reasoning_field: str = "reasoning_content",
+        reasoning_field: str | None = None,
         record_sends: bool = False,
         rpm: int | None = None,
         tpm: int | None = None,
         rate_limit_headers: bool = False,
+        dialect: str = "dashscope",
     ) -> None:
         self.host = host
         self.api_key = api_key
-        self.models = frozenset(models)
+        #: The provider this server plays.
+        self.dialect: Dialect = dialects.get(dialect)
+        self.models = frozenset(self.dialect.models if models is None else models)
+        self._initial_models = self.models
+        reasoning_field = reasoning_field or self.dialect.reasoning_field
         #: Seconds to wait before the first byte of every response (e.g. batch benchmarks).
         self.default_latency = default_latency
         self._initial_latency = default_latency
-        #: The delta key that carries the thinking. DashScope says ``reasoning_content``;
-        #: set ``"reasoning"`` to imitate vLLM-style servers.
+        #: The delta key that carries the thinking: the dialect's (``reasoning_content``
+        #: on DashScope); set ``"reasoning"`` to imitate vLLM-style servers.
         self.reasoning_field = reasoning_field
         self._initial_reasoning_field = reasoning_field
         #: Keep ``(time.time(), chunk)`` for every SSE chunk written (see :attr:`sends`).
@@ -574,7 +646,7 @@ class FakeDashScope:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self._queue: deque[Reply | Fault] = deque()
+        self._queue: deque[Reply | Fault | Canned] = deque()
         self._requests: list[RecordedRequest] = []
         self._connections: dict[Any, threading.Thread] = {}
         self._earlier: set[Any] = set()
@@ -584,7 +656,7 @@ class FakeDashScope:
 
     # -- lifecycle -------------------------------------------------------------
 
-    def start(self) -> FakeDashScope:
+    def start(self) -> FakeProvider:
         """Bind the port and serve in a background thread. Returns ``self``."""
         if self._httpd is not None:
             return self
@@ -620,7 +692,7 @@ class FakeDashScope:
         self._httpd = None
         self._thread = None
 
-    def __enter__(self) -> FakeDashScope:
+    def __enter__(self) -> FakeProvider:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -630,22 +702,24 @@ class FakeDashScope:
     def port(self) -> int:
         """The bound TCP port (after :meth:`start`)."""
         if self._port is None:
-            raise RuntimeError("FakeDashScope is not started")
+            raise RuntimeError(f"{type(self).__name__} is not started")
         return self._port
 
     @property
     def base_url(self) -> str:
-        """The ``base_url`` for the ``openai`` SDK, ending in ``/compatible-mode/v1``."""
+        """The ``base_url`` for the ``openai`` SDK: ``/compatible-mode/v1`` on DashScope,
+        the dialect's own API path otherwise."""
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
-        return f"http://{host}:{self.port}/compatible-mode/v1"
+        return f"http://{host}:{self.port}{self.dialect.path}"
 
     # -- scripting and inspection ----------------------------------------------
 
-    def queue(self, *items: Reply | Fault) -> None:
-        """Append replies and faults; each chat request consumes the oldest one."""
+    def queue(self, *items: Reply | Fault | Canned) -> None:
+        """Append replies, faults and canned responses; each chat request consumes the oldest."""
         for item in items:
-            if not isinstance(item, Reply | Fault):
-                raise TypeError(f"queue() takes Reply or Fault objects, not {type(item).__name__}")
+            if not isinstance(item, Reply | Fault | Canned):
+                msg = f"queue() takes Reply, Fault or Canned objects, not {type(item).__name__}"
+                raise TypeError(msg)
         with self._lock:
             self._queue.extend(items)
 
@@ -728,7 +802,8 @@ class FakeDashScope:
         return self._disconnected.wait(timeout)
 
     def reset(self) -> None:
-        """Forget queue, requests, sends and counters; restore the constructor's settings."""
+        """Forget queue, requests, sends and counters; restore the constructor's settings
+        (models, latency, reasoning field, record_sends)."""
         with self._lock:
             self._queue.clear()
             self._requests.clear()
@@ -737,6 +812,7 @@ class FakeDashScope:
             self._earlier = set(self._connections)
         self._disconnected.clear()
         self.default_latency = self._initial_latency
+        self.models = self._initial_models
         self.reasoning_field = self._initial_reasoning_field
         self.record_sends = self._initial_record_sends
         rpm, tpm, headers = self._initial_limits
@@ -786,7 +862,7 @@ class FakeDashScope:
             held = len(mine) - _closed_by_peer(mine)
             self._max_open = max(self._max_open, held)
 
-    def _next_item(self) -> Reply | Fault | None:
+    def _next_item(self) -> Reply | Fault | Canned | None:
         with self._lock:
             return self._queue.popleft() if self._queue else None
 
@@ -830,5 +906,10 @@ class FakeDashScope:
             return "model_not_found", None
         if body.get("stream") is not True:
             return "stream_required", None
-        message = wire.check_parameters(body)
+        refuses = self.dialect.refuses_json_while_thinking
+        message = wire.check_parameters(body, json_needs_no_thinking=refuses)
         return None if message is None else ("invalid_parameter", message)
+
+
+#: The DashScope-speaking fake, by the name the tests and notebooks have always used.
+FakeDashScope = FakeProvider

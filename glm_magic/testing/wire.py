@@ -84,14 +84,18 @@ from typing import Any
 
 #: The provider's documented maximum answer length (``max_tokens``) and
 #: maximum input per model. Deliberately a copy of the provider's numbers, not an import of
-#: ``glm_magic.models``: the fake plays the provider, so a mistake in the
+#: ``glm_magic.catalogue``: the fake plays the provider, so a mistake in the
 #: client's own table must show up as a rejected request, not be shared.
 MAX_ANSWER_TOKENS: dict[str, int] = {
+    "glm-5": 16_384,
+    "glm-4.7": 16_384,
     "glm-4.6": 16_384,
     "glm-4.5": 16_384,
     "glm-4.5-air": 16_384,
 }
 MAX_INPUT_TOKENS: dict[str, int] = {
+    "glm-5": 169_984,
+    "glm-4.7": 169_984,
     "glm-4.6": 169_984,
     "glm-4.5": 98_304,
     "glm-4.5-air": 98_304,
@@ -574,20 +578,21 @@ def _tool_results(messages: list[dict[str, Any]]) -> str:
 _INVALID = "<400> InternalError.Algo.InvalidParameter: "
 
 
-def check_parameters(body: dict[str, Any]) -> str | None:
+def check_parameters(body: dict[str, Any], *, json_needs_no_thinking: bool = True) -> str | None:
     """The provider's message for an out-of-range parameter, or None if all are fine.
 
     Checks messages, the input's size (estimated) against the known GLM models' max
     input, ``temperature`` in [0, 2), ``top_p`` in (0, 1],
     ``max_tokens`` against the documented maximum answer of the known GLM
     models (other models get no ``max_tokens`` check), and JSON mode's two
-    conditions: no thinking, and the word "json" in a message.
+    conditions: no thinking (DashScope's rule: ``json_needs_no_thinking``), and
+    the word "json" in a message.
     """
     if not body.get("messages"):
         return _INVALID + "[] is too short"
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_object":
-        if body.get("enable_thinking") is True:
+        if json_needs_no_thinking and body.get("enable_thinking") is True:
             return "Json mode response is not supported when enable_thinking is true"
         if not any("json" in message_text(m).lower() for m in _messages(body)):
             return (
