@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import journal, structured
+from . import journal
 from .errors import GLMUsageError
 from .events import Usage
 from .interpolate import Row, interpolate

@@ -1,10 +1,10 @@
 """From options and a prompt to one checked chat-completions request.
 
 Every limit is checked here, before a connection is opened, against the
-catalogue's facts for the model on the chosen provider; a value the provider would refuse becomes a ``GLMUsageError`` that says
-what to change. The size of messages is estimated here too, without a
-tokenizer: conversations check it against the model's max input, and a batch
-``--dry-run`` counts it.
+catalogue's facts for the model on the chosen provider; a value the provider
+would refuse becomes a ``GLMUsageError`` that says what to change. The size
+of messages is estimated here too, without a tokenizer: conversations check
+it against the model's max input, and a batch ``--dry-run`` counts it.
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ def test_body_and_extra_options_reach_the_request_as_the_spec_places_them(ip, gl
 def test_a_provider_is_checked_against_the_choices_and_passed_on_to_the_settings(ip, capsys):
     magics = ip.magics_manager.registry["GLMMagics"]
     args = GLMMagics.glm_cell.parser.parse_args(["--provider", "zhipu"])
-    assert magics.settings(args).provider == "zhipu"
+    assert magics.settings(args).provider.name == "zhipu"
     _, _, err = cell(ip, capsys, "%%glm --provider zhipoo\nhi")
     assert "--provider must be one of dashscope, zhipu, zai, openrouter, vllm" in err
     with pytest.raises(GLMUsageError, match="--provider must be one of"):
