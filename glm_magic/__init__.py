@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import GLMUsageError
+from .errors import GLMInterrupted, GLMUsageError
 
 __all__ = [
     "BatchResult",
     "Chat",
+    "GLMInterrupted",
     "GLMResult",
     "GLMUsageError",
     "Usage",

@@ -58,7 +58,10 @@ def complete(
     ``{"name": f}``) lets the model call those functions, at most
     ``max_tool_rounds`` rounds (default: the magic's setting, 5). ``display``
     is ``"none"`` (default), ``"auto"``, ``"widgets"`` or ``"text"``. A bad
-    option raises ``GLMUsageError`` (a ``ValueError``) before anything is sent.
+    option raises ``GLMUsageError`` (a ``ValueError``) before anything is sent. An
+    interrupt closes the stream and raises ``GLMInterrupted`` (a
+    ``KeyboardInterrupt``) whose ``.result`` keeps the partial reply, so a
+    cell calling this ends as interrupted too.
     """
     if not isinstance(prompt, str):
         msg = f"complete() needs the prompt as text (str); got {type(prompt).__name__}."

@@ -58,8 +58,12 @@ class BatchResult(list):
         kind: str = "list",
         index: Any = None,
         concurrency: int = DEFAULT_CONCURRENCY,
+        name: str | None = None,
     ) -> None:
         super().__init__(results)
+        #: The notebook variable holding the batch (``-o NAME``, else ``_glm``), for
+        #: the summary's ``%glm --resume NAME``; None from the Python API.
+        self.name = name
         self.model = model
         self.options = options
         self.base_url = base_url
@@ -211,9 +215,10 @@ class BatchResult(list):
                 lines.append(bullet + (_md_escape(text) if markdown else text))
         if c["failed"] or c["interrupted"]:
             unfinished = c["failed"] + c["interrupted"]
+            again = f"%glm --resume {self.name}" if self.name else "glm_magic.resume(batch)"
             lines.append(
                 ("`.failed` has the failed results. " if c["failed"] else "")
-                + f"`%glm --resume NAME` runs {count(unfinished, 'unfinished item')} again."
+                + f"`{again}` runs {count(unfinished, 'unfinished item')} again."
             )
         return lines
 
@@ -606,7 +611,8 @@ def start(
     limits). A batch of more than ``max_calls`` calls (None: ``%config``'s
     cap) is refused before anything is sent. The batch is journaled in the
     store under ``name`` (the cell's ``-o NAME``), so ``--resume NAME`` finds
-    it after a restart.
+    it after a restart; the summary names it
+    too (``%glm --resume NAME``).
     """
     _check_concurrency(concurrency)
     model = model_for(options, settings)
@@ -646,6 +652,7 @@ def start(
         kind=items.kind if items else "list",
         index=items.index if items else None,
         concurrency=concurrency,
+        name=name,
     )
     batch.rpm, batch.tpm = rpm, tpm
     journal.begin(batch, name, settings)
@@ -714,6 +721,7 @@ def resume_stored(
         return None
     if not value.pending and not quiet:
         print(f"Nothing to resume: every item of {name} succeeded.")
+    value.name = name
     return rerun(value, _settings(value), concurrency=concurrency, display=display, show=show)
 
 
@@ -739,7 +747,8 @@ def map(
     a progress bar (widgets in a notebook, a text line elsewhere); ``show=N``
     also streams the first N replies. Failures never raise: each result
     carries its own error, and the returned :class:`BatchResult` summarises
-    them. A KeyboardInterrupt stops the batch and returns what finished;
+    them. An interrupt stops the batch and raises ``GLMInterrupted`` (a
+    ``KeyboardInterrupt``) whose ``.result`` is the batch with what finished;
     :func:`resume` runs the rest.
 
     ``rpm`` / ``tpm`` keep the batch under that many requests / tokens a

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .catalogue import model_info
-from .errors import GLMUsageError
+from .errors import GLMInterrupted, GLMUsageError
 from .render import markdown, plain
 from .request import message_tokens
 from .wording import count, text_table
@@ -324,6 +324,24 @@ class Chat:
         """
         from .runner import complete_prompt
 
+        turn = self.begin(prompt, options, settings, key=key, last=last)
+        try:
+            result = complete_prompt(
+                prompt, options, settings, display=display, keep=keep, history=turn.history
+            )
+        except GLMInterrupted as exc:  # an interrupted reply is kept, marked partial
+            end(turn, exc.result)
+            raise
+        end(turn, result)
+        return result
+
+    def begin(
+        self, prompt: str, options: Options, settings: Settings, *, key: str, last: int | None
+    ) -> PendingTurn:
+        """The next turn, prepared and announced; :func:`end` adds its result.
+
+        ``reply`` sends it at once; a ``--bg`` cell sends it in the background.
+        """
         turn = prepare(
             self.name,
             key,
@@ -336,12 +354,13 @@ class Chat:
         options.system = turn.system
         if notice := turn.notice():
             print(notice)
-        result = complete_prompt(
-            prompt, options, settings, display=display, keep=keep, history=turn.history
-        )
-        if notice := turn.finish(result):
-            print(notice)
-        return result
+        return turn
+
+
+def end(turn: PendingTurn, result: GLMResult) -> None:
+    """Add ``result`` to the conversation as ``turn`` (if it may be), saying what happened."""
+    if notice := turn.finish(result):
+        print(notice)
 
 
 def chat(name: str) -> Chat:

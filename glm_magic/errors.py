@@ -45,3 +45,26 @@ def redact(text: str, key: str | None) -> str:
         for form in {key, repr(key)[1:-1], ascii(key)[1:-1]}:
             text = text.replace(form, mask_key(key))
     return text
+
+
+class GLMInterrupted(KeyboardInterrupt):
+    """The user stopped a run; what arrived is kept on ``result``.
+
+    It is a ``KeyboardInterrupt``, so a notebook cell that raises it ends as
+    interrupted and the front end cancels the cells queued after it (as for
+    ``time.sleep``), and nbclient/papermill stop there. ``where`` says where
+    the user finds the partial result; IPython prints that one line
+    (``_render_traceback_``) instead of a traceback.
+    """
+
+    def __init__(self, result: object, where: str = "this exception's .result") -> None:
+        super().__init__(f"Stopped; the partial result is kept in {where}.")
+        self.result = result
+        self.where = where
+
+    def kept_in(self, where: str) -> GLMInterrupted:
+        """The same interrupt, naming where the caller stored the result."""
+        return GLMInterrupted(self.result, where)
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"KeyboardInterrupt: {self.args[0]}"]

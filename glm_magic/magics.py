@@ -12,7 +12,9 @@ works like any IPython setting and refuses a value out of range.
 from __future__ import annotations
 
 import ast
+import functools
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -22,7 +24,7 @@ from traitlets.config import Configurable
 
 from . import commands, warmup
 from . import options as spec
-from .errors import GLMUsageError
+from .errors import GLMInterrupted, GLMUsageError
 from .parsing import (
     each_value,
     find_command,
@@ -47,6 +49,35 @@ if TYPE_CHECKING:
 GLMSettings = type("GLMSettings", (Configurable,), spec.traits())
 
 
+class KernelUsageError(UsageError):
+    """A ``UsageError`` that leaves an error output, for kernels.
+
+    IPython prints a plain ``UsageError`` to stderr and sends no error output,
+    so papermill, which reads a failed cell's error from its outputs, reports
+    an empty message. This subclass takes IPython's traceback path instead,
+    where ``_render_traceback_`` is the same single line: a notebook shows the
+    same paragraph, and headless runs carry the message in the cell's error.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"UsageError: {self}"]
+
+
+def usage_errors_shown(magic: Callable[..., Any]) -> Callable[..., Any]:
+    """Make a magic's ``UsageError`` a :class:`KernelUsageError` when it runs in a kernel."""
+
+    @functools.wraps(magic)
+    def shown(self: Magics, *args: str) -> Any:
+        try:
+            return magic(self, *args)
+        except UsageError as exc:
+            if type(exc) is UsageError and getattr(self.shell, "kernel", None) is not None:
+                raise KernelUsageError(str(exc)) from None
+            raise
+
+    return shown
+
+
 @magics_class
 class GLMMagics(GLMSettings, Magics):
     """GLM reasoning models in the notebook: ``%%glm`` cells and ``%glm`` commands."""
@@ -63,6 +94,7 @@ class GLMMagics(GLMSettings, Magics):
     @magic_arguments(name="%glm")
     @with_options()
     @cell_magic("glm")
+    @usage_errors_shown
     def glm_cell(self, line: str, cell: str) -> Any:
         """Send the cell to a GLM model; thinking and answer stream live.
 
@@ -89,6 +121,7 @@ class GLMMagics(GLMSettings, Magics):
     @argument("prompt", nargs="*", help="The prompt, or one of the commands below.")
     @with_options(epilog=commands.help_text())
     @line_magic("glm")
+    @usage_errors_shown
     def glm_line(self, line: str) -> Any:
         """One-shot prompt, or a command.
 
@@ -156,13 +189,23 @@ class GLMMagics(GLMSettings, Magics):
                 for note in notes:
                     print(f"[{note}]")
             display = "none" if args.quiet else None
-            if args.chat:
-                key = cell_runs.key(text, vars(args))
-                result = Chat(args.chat).reply(
-                    prompt, options, settings, key=key, last=args.last, display=display, keep=keep
-                )
-            else:
-                result = complete_prompt(prompt, options, settings, display=display, keep=keep)
+            key = cell_runs.key(text, vars(args)) if args.chat else ""
+            interrupted = None
+            try:
+                if args.chat:
+                    result = Chat(args.chat).reply(
+                        prompt,
+                        options,
+                        settings,
+                        key=key,
+                        last=args.last,
+                        display=display,
+                        keep=keep,
+                    )
+                else:
+                    result = complete_prompt(prompt, options, settings, display=display, keep=keep)
+            except GLMInterrupted as exc:
+                interrupted, result = exc, exc.result
         except GLMUsageError as exc:
             raise UsageError(str(exc)) from None
         ns["_glm"] = result
@@ -170,6 +213,8 @@ class GLMMagics(GLMSettings, Magics):
             ns[args.out] = result
         if args.quiet and result.error:
             print(f"glm: {result.error}", file=sys.stderr)
+        if interrupted is not None:
+            raise interrupted.kept_in(kept_in(args.out)) from None
         if args.code and result.code:
             self.shell.set_next_input(result.code)
         return result
@@ -181,17 +226,21 @@ class GLMMagics(GLMSettings, Magics):
         ns = self.shell.user_ns
         display_mode = "none" if args.quiet else self.display
         show = args.show or 0
+        interrupted = None
         try:
             if args.resume is not None:
-                result = batch.resume_stored(
-                    ns.get(args.resume),
-                    args.resume,
-                    concurrency=args.jobs,
-                    dry_run=args.dry_run,
-                    quiet=args.quiet,
-                    display=display_mode,
-                    show=show,
-                )
+                try:
+                    result = batch.resume_stored(
+                        ns.get(args.resume),
+                        args.resume,
+                        concurrency=args.jobs,
+                        dry_run=args.dry_run,
+                        quiet=args.quiet,
+                        display=display_mode,
+                        show=show,
+                    )
+                except GLMInterrupted as exc:
+                    interrupted, result = exc, exc.result
                 if result is None:
                     return None
             else:
@@ -214,24 +263,29 @@ class GLMMagics(GLMSettings, Magics):
                 if not args.quiet:
                     for note in dict.fromkeys(notes):
                         print(f"[{note}]")
-                result = batch.start(
-                    prompts,
-                    options,
-                    settings,
-                    concurrency=jobs,
-                    display=display_mode,
-                    show=show,
-                    base_url=args.base_url,
-                    items=items,
-                    name=args.out,
-                    **pacing,
-                )
+                try:
+                    result = batch.start(
+                        prompts,
+                        options,
+                        settings,
+                        concurrency=jobs,
+                        display=display_mode,
+                        show=show,
+                        base_url=args.base_url,
+                        items=items,
+                        name=args.out or "_glm",
+                        **pacing,
+                    )
+                except GLMInterrupted as exc:
+                    interrupted, result = exc, exc.result
         except GLMUsageError as exc:
             raise UsageError(str(exc)) from None
         ns["_glm"] = result
         for name in (args.out, args.resume):
             if name:
                 ns[name] = result
+        if interrupted is not None:
+            raise interrupted.kept_in(kept_in(args.out or args.resume)) from None
         failed = len(result.failed)
         if args.quiet and failed:
             print(f"glm: {failed} of {len(result)} items failed; see .failed", file=sys.stderr)
@@ -249,3 +303,8 @@ class GLMMagics(GLMSettings, Magics):
 # __wrapped__ (oinspect.find_file), and finds none here.
 GLMMagics.glm_cell.__wrapped__ = None
 GLMMagics.glm_line.__wrapped__ = None
+
+
+def kept_in(name: str | None) -> str:
+    """Where a cell stored its result, for the message that ends an interrupted cell."""
+    return f"{name} (and _glm)" if name else "_glm"

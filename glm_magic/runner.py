@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from . import ledger, prices, store, structured
 from .catalogue import is_glm, models_of
 from .client import Client, get_client
-from .errors import GLMUsageError, redact
+from .errors import GLMInterrupted, GLMUsageError, redact
 from .events import (
     AnswerDelta,
     Ended,
@@ -66,6 +66,8 @@ def run(
     ``stop`` event: worker threads get no KeyboardInterrupt, so they check it
     between events and end the item as interrupted, closing its stream. Its
     ``gate`` paces every HTTP attempt (tool rounds and retries included).
+    ``stop`` ends the run quietly; an interrupt of the thread running it
+    (KeyboardInterrupt) raises ``GLMInterrupted`` once the result is complete.
 
     Every run ends in the store (see :mod:`glm_magic.store`), with ``tags``
     saying what it belongs to (a chat turn, a batch item). With the cache on,
@@ -79,6 +81,7 @@ def run(
             return _replay(hit, request, settings, view, keep=keep, tags=tags)
     collector = Collector(request.model, prompt, request.provider.name)
     added: list[dict[str, Any]] = []
+    signalled = False
     try:
         if client is None:
             client = get_client(settings.base_url, settings.api_key(), timeout=settings.timeout)
@@ -102,6 +105,7 @@ def run(
             collector.next_round()
     except KeyboardInterrupt:
         collector.interrupted()
+        signalled = True
     except GLMUsageError:
         raise
     except Exception as exc:
@@ -121,6 +125,8 @@ def run(
     store.record(result, sent, settings, tags)
     if view is not None:
         view.finish(result, keep=keep)
+    if signalled:
+        raise GLMInterrupted(result)
     return result
 
 

@@ -17,7 +17,8 @@ building a client costs a third of a second.
 The main thread only waits, draws the progress view and catches the
 interrupt: a KeyboardInterrupt is delivered to it alone, so it sets a stop
 event that every worker checks between two events of its stream, closing
-the stream (and its HTTP response) at once.
+the stream (and its HTTP response) at once; once the batch is summed up it
+raises ``GLMInterrupted`` with the batch, so the cell ends as interrupted.
 
 Rate limits: with known limits (``--rpm``/``--tpm``, or the provider's
 published ones, see :mod:`glm_magic.pacing`) every HTTP attempt waits for its
@@ -43,6 +44,7 @@ from typing import Any, Protocol
 
 from . import journal, runner
 from .client import Client, get_client
+from .errors import GLMInterrupted
 from .events import AnswerDelta, Event, ThinkingDelta
 from .pacing import Pacer
 from .request import Options, build_request, message_tokens
@@ -379,6 +381,8 @@ class BatchRun:
                 live.finish(self.batch[shown[0]])
             if view is not None:
                 view.finish(self.batch.bundle())
+        if self.batch.interrupted:
+            raise GLMInterrupted(self.batch)
 
     def _pump(self, position: int, live: View | None) -> bool:
         """Pass the queued events of a shown item to its view; True once it is finished."""

@@ -339,7 +339,9 @@ def test_interrupt_keeps_what_finished_then_resume_runs_only_the_rest(ip, glm_se
         _, out, err = cell(ip, capsys, "%%glm --each r_items -j 4 -o r_job --quiet\n{item}")
     assert time.monotonic() - started < 3, "the slow streams were cut, not waited for"
     assert "Traceback" not in err
+    assert "KeyboardInterrupt: Stopped; the partial result is kept in r_job (and _glm)." in out
     job = ip.user_ns["r_job"]
+    assert "`%glm --resume r_job` runs" in job.summary()
     counts = job.counts()
     assert counts["done"] >= 4 and counts["interrupted"] >= 4
     assert counts["done"] + counts["interrupted"] == 12
@@ -404,7 +406,10 @@ def test_stopping_a_batch_during_a_retry_wait_sends_nothing_more(glm_env):
         signal.pthread_kill(main, signal.SIGINT)
 
     threading.Thread(target=interrupt_once_refused, daemon=True).start()
-    results = glm_magic.map(["only item"], concurrency=1)
+    with pytest.raises(glm_magic.GLMInterrupted) as stopped:
+        glm_magic.map(["only item"], concurrency=1)
+    results = stopped.value.result
     assert results[0].finish_reason == "interrupted"
+    assert "`glm_magic.resume(batch)` runs 1 unfinished item again." in results.summary()
     time.sleep(1.6)
     assert len(glm_env.requests) == 1, "the worker woke up and sent the request again"

@@ -302,6 +302,7 @@ def test_interrupting_a_slow_stream_keeps_the_partial_answer_and_closes_the_conn
     with interrupt_after(0.5):
         out, _, result = cell(ip, capsys, "%%glm\nTalk for a while.")
     assert time.monotonic() - started < 3  # the 10 s stream was cut short
+    assert "KeyboardInterrupt: Stopped; the partial result is kept in _glm." in out
     assert result.finish_reason == "interrupted"
     assert result.complete is False
     assert result.answer.startswith("word word")
@@ -357,8 +358,10 @@ def test_one_reply_after_another_reuses_one_connection(ip, glm_server):
 
 def test_a_stream_stopped_early_still_closes_its_connection(ip, glm_server, capsys):
     glm_server.queue(Reply(answer="word " * 400, chunk_chars=5, delay=0.01))
-    with interrupt_after(0.3):
-        result = glm_magic.complete("Talk a while.")
+    with interrupt_after(0.3), pytest.raises(KeyboardInterrupt) as stopped:
+        glm_magic.complete("Talk a while.")
+    assert isinstance(stopped.value, glm_magic.GLMInterrupted)
+    result = stopped.value.result
     assert result.finish_reason == "interrupted"
     assert glm_server.wait_for_disconnect(2), "the server saw the connection go"
     assert glm_magic.complete("Again.").complete

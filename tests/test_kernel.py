@@ -7,9 +7,12 @@ JupyterLab and nbconvert do, and count the iopub bytes and messages.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from glm_magic.testing import Reply
@@ -73,20 +76,47 @@ def test_text_mode_in_a_kernel_prints_headings_and_a_usage_line(kernel, glm_serv
     assert "glm-5" in out.strip().splitlines()[-1]
 
 
-def test_interrupting_the_kernel_keeps_the_partial_answer(kernel, glm_server):
-    glm_server.queue(Reply(answer=words(400, "slow"), delay=0.02))
-    msg_id = kernel.client.execute("%%glm -o partial --no-thinking\nTake your time.")
+SLOW = Reply(answer=words(400, "slow"), delay=0.02)  # about 14 s of streaming
+STOPPED_CELLS = {
+    "cell": ("%%glm -o partial --no-thinking\nTake your time.", [SLOW], "partial"),
+    "line": ("%glm -o partial --no-thinking Take your time.", [SLOW], "partial"),
+    "batch": ("%%glm --each list(range(4)) -j 2 -o partial\n{item}", [SLOW] * 4, "partial[0]"),
+    "tool loop": (
+        'def nap(seconds: int) -> str:\n    "Sleep."\n'
+        "    time.sleep(seconds)\n    return 'rested'\n"
+        "%glm -o partial --tools nap --no-thinking Rest a while.",
+        [Reply(tool_calls=[{"name": "nap", "arguments": {"seconds": 30}}])],
+        "partial",
+    ),
+    "python api": (
+        "import glm_magic\npartial = glm_magic.complete('Take your time.', thinking=False)",
+        [SLOW],
+        "sys.last_value.result",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", STOPPED_CELLS)
+def test_an_interrupt_keeps_the_partial_result_and_stops_run_all(kernel, glm_server, kind):
+    source, replies, result = STOPPED_CELLS[kind]
+    kernel.execute("import sys, time; ran = []")
+    glm_server.queue(*replies)
+    queued = [kernel.client.execute(source)]
+    queued += [kernel.client.execute(f"ran.append({n})") for n in (2, 3)]
     deadline = time.monotonic() + 10
-    while len(glm_server.requests) < 1 and time.monotonic() < deadline:
+    while not glm_server.requests and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.5)
     kernel.interrupt()
-    assert kernel.reply_to(msg_id, timeout=30)["content"]["status"] in ("ok", "error")
-    assert glm_server.wait_for_disconnect(timeout=5)
-    check = kernel.execute(
-        "print(partial.finish_reason, partial.complete, len(partial.answer) > 0)"
-    )
-    assert check.text().split() == ["interrupted", "False", "True"]
+    first, *rest = [r["content"] for r in kernel.replies(queued, timeout=30)]
+    assert first["status"] == "error" and first["ename"] == "GLMInterrupted", first
+    assert "Stopped; the partial result is kept in" in first["evalue"]
+    assert [r["status"] for r in rest] == ["aborted", "aborted"], "queued cells did not run"
+    if kind != "tool loop":
+        assert glm_server.wait_for_disconnect(timeout=5), "the stream was closed"
+    check = kernel.execute(f"print({result}.finish_reason, len(ran))")
+    assert check.text().split() == ["interrupted", "0"]
+    glm_server.reset()
     glm_server.queue(Reply(answer="still alive"))
     assert "still alive" in kernel.execute("%%glm --no-thinking\nping").text()
 
@@ -152,3 +182,62 @@ def test_the_status_clock_keeps_moving_while_waiting_for_the_first_token(kernel,
     states = [m.content["data"]["state"] for m in run.of("comm_msg")]
     waiting = [s["value"] for s in states if "waiting for the first token" in s.get("value", "")]
     assert len(waiting) >= 3, waiting
+
+
+def headless_env(server) -> dict[str, str]:
+    return {
+        **os.environ,
+        "GLM_MAGIC_BASE_URL": server.base_url,
+        "GLM_MAGIC_API_KEY": server.api_key,
+    }
+
+
+def test_under_nbclient_an_interrupt_stops_the_notebook_at_that_cell(glm_server_session):
+    from nbclient.exceptions import CellExecutionError
+
+    server = glm_server_session
+    server.reset()
+    server.queue(SLOW)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(source)
+        for source in ("%load_ext glm_magic", "%%glm -o r --no-thinking\nTake your time.", "1 + 1")
+    ]
+    client = NotebookClient(nb, kernel_name="python3", timeout=120, startup_timeout=120)
+
+    def interrupt_once_streaming() -> None:
+        deadline = time.monotonic() + 60
+        while not server.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.kill(client.km.provisioner.pid, signal.SIGINT)  # what the ■ button sends
+
+    threading.Thread(target=interrupt_once_streaming, daemon=True).start()
+    with pytest.raises(CellExecutionError) as stopped:
+        client.execute(env=headless_env(server))
+    assert "Stopped; the partial result is kept in r (and _glm)." in str(stopped.value)
+    assert server.wait_for_disconnect(timeout=5)
+    assert nb.cells[2].execution_count is None and not nb.cells[2].outputs
+
+
+def test_under_papermill_a_usage_error_carries_its_message(glm_server_session, tmp_path):
+    import papermill
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext glm_magic"),
+        nbformat.v4.new_code_cell("%%glm -t 5\nToo hot."),
+    ]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    with pytest.raises(papermill.PapermillExecutionError) as failed:
+        papermill.execute_notebook(
+            str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"), progress_bar=False
+        )
+    assert failed.value.ename.endswith("UsageError")
+    assert "temperature" in failed.value.evalue and "temperature" in str(failed.value)
+    assert "Traceback" not in str(failed.value)

@@ -117,6 +117,16 @@ class KernelSession:
             if reply["parent_header"].get("msg_id") == msg_id:
                 return reply
 
+    def replies(self, msg_ids: list[str], timeout: float = 120.0) -> list[dict[str, Any]]:
+        """The shell replies to several queued requests, in the order of ``msg_ids``."""
+        found: dict[str, dict[str, Any]] = {}
+        while len(found) < len(msg_ids):
+            reply = self.client.get_shell_msg(timeout=timeout)
+            parent = reply["parent_header"].get("msg_id")
+            if parent in msg_ids:
+                found[parent] = reply
+        return [found[msg_id] for msg_id in msg_ids]
+
     def interrupt(self) -> None:
         self.manager.interrupt_kernel()
 
