@@ -158,7 +158,8 @@ def write_notebook(path: Path, *sources: str) -> None:
 
 
 def open_notebook(page, url: str, name: str) -> None:
-    page.goto(f"{url}/lab/tree/{name}?token={TOKEN}")
+    # reset: only this notebook open, not the ones the workspace remembers from earlier tests
+    page.goto(f"{url}/lab/tree/{name}?reset&token={TOKEN}")
     expect(page.locator(".jp-Notebook .jp-CodeCell").first).to_be_visible(timeout=SLOW)
     expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle", timeout=SLOW)
 
@@ -191,7 +192,7 @@ def test_a_user_watches_thinking_then_answer_stream_and_keeps_the_result(
 
     cell = cells.nth(1)
     view = cell.locator(".widget-vbox")
-    status = view.locator(".widget-html")
+    status = view.locator(".widget-html").first
     title = view.locator(".jupyter-widget-Collapse-header")
     thinking = view.locator(".jupyter-widget-Collapse-contents")
     answer = view.locator(":scope > .widget-output")
@@ -242,3 +243,74 @@ def test_a_user_watches_thinking_then_answer_stream_and_keeps_the_result(
     expect(page.locator(".jp-Notebook .jp-CodeCell").first).to_be_visible(timeout=SLOW)
     assert_static_rendering(page.locator(".jp-Notebook .jp-CodeCell").nth(1))
     page.screenshot(path=tmp_path / "3-reopened.png")
+
+
+# -- Stop ---------------------------------------------------------------------------------
+
+LONG_THINKING = Reply(thinking=THINKING * 4, answer=ANSWER, chunk_chars=8, delay=0.03)
+
+
+def run_cells(page, count: int) -> None:
+    """Shift+Enter ``count`` times from the first cell: the cells queue like a Run All."""
+    page.locator(".jp-Notebook .jp-CodeCell").first.locator(".jp-InputArea-editor").click()
+    for _ in range(count):
+        page.keyboard.press("Shift+Enter")
+
+
+def test_the_stop_button_ends_the_cell_within_a_second_and_cancels_the_queue(
+    lab, page, glm_server, tmp_path
+):
+    url, root = lab
+    write_notebook(
+        root / "stop.ipynb", "%load_ext glm_magic", "%%glm -o r\nThink hard.", "after = 'ran'"
+    )
+    glm_server.queue(LONG_THINKING)
+    open_notebook(page, url, "stop.ipynb")
+    run_cells(page, 3)
+    cell = page.locator(".jp-Notebook .jp-CodeCell").nth(1)
+    thinking = cell.locator(".jupyter-widget-Collapse-contents")
+    expect(thinking).to_contain_text("step9", timeout=SLOW)
+    page.screenshot(path=tmp_path / "1-stop-button.png")
+
+    clicked = time.monotonic()
+    cell.locator("button.glm-stop").click()
+    assert glm_server.wait_for_disconnect(timeout=5), "the server saw the stream close"
+    closed = time.monotonic() - clicked
+    expect(cell.locator(".jp-InputPrompt")).to_have_text("[2]:", timeout=SLOW)
+    ended = time.monotonic() - clicked
+    print(f"stream closed {closed:.2f} s and cell ended {ended:.2f} s after the click")
+    assert closed < 1.0 and ended < 2.0, (closed, ended)
+
+    rendered = cell.locator(".jp-RenderedMarkdown")
+    expect(rendered.locator("details")).to_contain_text("step0")
+    expect(rendered).to_contain_text("interrupted")
+    error = cell.locator("[data-mime-type='application/vnd.jupyter.stderr']")
+    expect(error).to_have_text(
+        "KeyboardInterrupt: Stopped; the partial result is kept in r (and _glm)."
+    )
+    expect(cell.locator(".jupyter-widgets")).to_have_count(0)
+    third = page.locator(".jp-Notebook .jp-CodeCell").nth(2)
+    expect(third.locator(".jp-InputPrompt")).to_have_text("[ ]:")
+    page.screenshot(path=tmp_path / "2-stopped.png")
+
+
+def test_the_toolbar_stop_during_run_all_stops_the_queue(lab, page, glm_server):
+    url, root = lab
+    write_notebook(
+        root / "runall.ipynb",
+        "%load_ext glm_magic",
+        "%%glm -o r\nThink hard.",
+        "%%glm --each list(range(300)) -o big\nCount {item}",
+    )
+    glm_server.queue(LONG_THINKING)
+    open_notebook(page, url, "runall.ipynb")
+    page.locator(".lm-MenuBar-itemLabel").get_by_text("Run", exact=True).click()
+    page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
+    cell = page.locator(".jp-Notebook .jp-CodeCell").nth(1)
+    expect(cell.locator(".jupyter-widget-Collapse-contents")).to_contain_text("step9", timeout=SLOW)
+    page.locator(".jp-NotebookPanel-toolbar [data-jp-item-name='interrupt']").click()
+    expect(cell.locator(".jp-InputPrompt")).to_have_text("[2]:", timeout=SLOW)
+    expect(cell.locator(".jp-RenderedMarkdown")).to_contain_text("interrupted")
+    batch = page.locator(".jp-Notebook .jp-CodeCell").nth(2)
+    expect(batch.locator(".jp-InputPrompt")).to_have_text("[ ]:")
+    assert len(glm_server.requests) == 1, "the 300-call batch never started"

@@ -121,7 +121,9 @@ def test_an_interrupt_keeps_the_partial_result_and_stops_run_all(kernel, glm_ser
     assert "still alive" in kernel.execute("%%glm --no-thinking\nping").text()
 
 
-def test_a_saved_notebook_shows_the_result_without_widgets_or_key(glm_server_session, tmp_path):
+def test_a_headless_run_saves_the_result_without_widgets_or_key(glm_server_session, tmp_path):
+    from nbconvert import HTMLExporter
+
     server = glm_server_session
     server.reset()
     server.queue(Reply(thinking="Thinking it through.", answer="Saved answer."))
@@ -129,6 +131,7 @@ def test_a_saved_notebook_shows_the_result_without_widgets_or_key(glm_server_ses
     nb.cells = [
         nbformat.v4.new_code_cell("%load_ext glm_magic"),
         nbformat.v4.new_code_cell("%%glm -o r\nSay something."),
+        nbformat.v4.new_code_cell("%%glm --each \"['a', 'b']\" --show 1 -o b\nSay {item}."),
     ]
     env = {"GLM_MAGIC_BASE_URL": server.base_url, "GLM_MAGIC_API_KEY": server.api_key}
     NotebookClient(nb, kernel_name="python3", timeout=120, startup_timeout=120).execute(
@@ -145,6 +148,14 @@ def test_a_saved_notebook_shows_the_result_without_widgets_or_key(glm_server_ses
     assert "Thinking it through." in data["text/markdown"]
     assert "Saved answer." in data["text/markdown"]
     assert server.api_key not in path.read_text()
+    batch = [o.data.get("text/markdown", "") for o in saved.cells[2].outputs if "data" in o]
+    assert any("You said: Say a." in shown for shown in batch), "the shown item, static"
+    assert any("2 items: 2 done" in shown for shown in batch), "the summary, static"
+    assert not [o for o in saved.cells[2].outputs if o.output_type == "stream"]
+    assert "widgets" not in saved.metadata, "no widget state"
+    html, _ = HTMLExporter().from_notebook_node(saved)
+    assert "Saved answer." in html
+    assert "widget-state" not in html and "@jupyter-widgets" not in html
 
 
 def test_a_one_shot_line_at_the_end_of_a_cell_is_shown_once(kernel, glm_server):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -63,11 +64,20 @@ class CellRun:
 
 
 class KernelSession:
-    """A python3 kernel with extra environment variables; close() when done."""
+    """A python3 kernel with extra environment variables; close() when done.
 
-    def __init__(self, env: dict[str, str] | None = None, *, cwd: str | None = None) -> None:
+    ``execute`` sends each cell with a cell id in the request's metadata, as
+    JupyterLab and Notebook 7 do, so the kernel knows a notebook front end is
+    watching; ``cell_ids=False`` drives it as nbclient (papermill, nbconvert) does.
+    """
+
+    def __init__(
+        self, env: dict[str, str] | None = None, *, cwd: str | None = None, cell_ids: bool = True
+    ) -> None:
         import zmq
         from jupyter_client.manager import KernelManager
+
+        self.cell_ids = cell_ids
 
         self.manager = KernelManager(kernel_name="python3")
         self.manager.start_kernel(env={**os.environ, **(env or {})}, cwd=cwd)
@@ -83,9 +93,12 @@ class KernelSession:
     ) -> CellRun:
         """Run ``code``; ``metadata`` goes in the ``execute_request`` as a front end's would.
 
-        JupyterLab, for one, sends ``{"cellId": ...}`` there.
+        JupyterLab, for one, sends ``{"cellId": ...}`` there, and so does this
+        session unless it was made with ``cell_ids=False``.
         """
         run = CellRun()
+        if metadata is None and self.cell_ids:
+            metadata = {"cellId": str(uuid.uuid4())}
         if metadata is None:
             msg_id = self.client.execute(code, allow_stdin=False)
         else:

@@ -8,6 +8,8 @@ whatever the token rate.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -78,20 +80,38 @@ class Coalescer:
         return self.pane, text
 
 
-def widgets_available() -> bool:
-    """True in a kernel that can talk to a widget front end."""
+def front_end() -> str:
+    """Who shows this kernel's output: ``"widgets"``, ``"headless"`` or ``"text"``.
+
+    ``"text"``: no kernel (terminal IPython, a script), or no ipywidgets.
+    ``"headless"``: a kernel driven by nbclient (papermill, ``nbconvert --execute``):
+    nobody watches while it runs and the notebook is saved at the end, so
+    widgets would only leave dead models in ``metadata.widgets`` and a widget
+    manager script in the HTML export. A notebook front end is told apart by
+    what it sends and how its kernel was started: JupyterLab and Notebook 7 put
+    the cell's id in each ``execute_request``'s metadata (``cellId``; JupyterLab
+    4.6 ``CodeCell.execute``), and a Jupyter server starts its kernels with
+    ``JPY_SESSION_NAME`` set to the notebook's path (jupyter_server 2
+    ``SessionManager``; it covers consoles, which send no cell id). nbclient
+    0.11 sends plain execute requests to a kernel it started itself.
+    ``"widgets"``: otherwise, in a kernel with ipywidgets.
+    """
     try:
         from IPython import get_ipython
     except ImportError:
-        return False
+        return "text"
     shell = get_ipython()
-    if shell is None or getattr(shell, "kernel", None) is None:
-        return False
+    kernel = getattr(shell, "kernel", None) if shell is not None else None
+    if kernel is None:
+        return "text"
+    parent = kernel.get_parent() or {}
+    if "cellId" not in parent.get("metadata", {}) and not os.environ.get("JPY_SESSION_NAME"):
+        return "headless"
     try:
         import ipywidgets  # noqa: F401
     except ImportError:
-        return False
-    return True
+        return "text"
+    return "widgets"
 
 
 DISPLAYS = ("auto", "widgets", "text", "none")
@@ -105,14 +125,38 @@ def check_display(display: Any, caller: str) -> None:
         raise GLMUsageError(msg)
 
 
-def choose_view(mode: str, model: str, interval: float) -> View | None:
-    """The live view for ``mode`` (``auto``, ``widgets``, ``text`` or ``none``)."""
+def choose_view(
+    mode: str, model: str, interval: float, stop: threading.Event | None = None
+) -> View | None:
+    """The live view for ``mode`` (``auto``, ``widgets``, ``text`` or ``none``).
+
+    ``auto`` asks :func:`front_end`: widgets for a notebook front end, the
+    static rendering alone for a headless run, plain text elsewhere. ``stop``
+    is a background run's stop event, which the widget view's Stop button sets.
+    """
     if mode == "none":
         return None
-    if mode == "widgets" or (mode == "auto" and widgets_available()):
+    where = front_end() if mode == "auto" else mode
+    if where == "widgets":
         from .live import WidgetView
 
-        return WidgetView(model, interval)
+        return WidgetView(model, interval, stop)
+    if where == "headless":
+        return StaticView()
     from .text import TextView
 
     return TextView(model, interval)
+
+
+class StaticView:
+    """Headless runs: nothing live, the static rendering once the reply ends."""
+
+    def on_event(self, event: Event) -> None:
+        """Nobody is watching: the events only make the result."""
+
+    def finish(self, result: GLMResult, *, keep: bool = True) -> None:
+        from IPython.display import display
+
+        from ..render import bundle, status_bundle
+
+        display(bundle(result) if keep else status_bundle(result), raw=True)

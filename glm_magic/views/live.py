@@ -34,6 +34,7 @@ from ..events import (
 )
 from ..render import bundle, call_text, status_bundle
 from . import Coalescer
+from .stop import stop_widget
 
 if TYPE_CHECKING:
     from ..result import GLMResult
@@ -42,7 +43,9 @@ STATUS_INTERVAL = 0.5
 
 
 class WidgetView:
-    def __init__(self, model: str, interval: float) -> None:
+    """The live view; ``stop`` is a ``--bg`` run's stop event (see :mod:`.stop`)."""
+
+    def __init__(self, model: str, interval: float, stop: threading.Event | None = None) -> None:
         import ipywidgets as w
         from IPython.display import display
 
@@ -65,7 +68,11 @@ class WidgetView:
         self.thinking: Any = None
         self.thinking_box: Any = None
         self.tools: Any = None
-        self.box = w.VBox([self.status, self.answer], layout=self.layout)
+        self.stop = stop_widget(self.layout, stop)
+        self.header = (
+            w.HBox([self.status, self.stop], layout=self.layout) if self.stop else self.status
+        )
+        self.box = w.VBox([self.header, self.answer], layout=self.layout)
         self.capturing: Any = None
         self.handle = display(self.box, display_id=True)
         self.done = threading.Event()
@@ -150,7 +157,7 @@ class WidgetView:
             self.tools = w.Output(layout=self.layout)
         else:
             return self.thinking if name == "thinking" else self.tools
-        order = (self.status, self.thinking_box, self.tools, self.answer)
+        order = (self.header, self.thinking_box, self.tools, self.answer)
         self.box.children = tuple(part for part in order if part is not None)
         return self.thinking if name == "thinking" else self.tools
 
@@ -185,6 +192,7 @@ class WidgetView:
         self._release()
         self.handle.update(bundle(result) if keep else status_bundle(result), raw=True)
         parts = (self.status.style, self.status, self.thinking, self.thinking_box, self.tools)
-        for part in (*parts, self.answer, self.box, self.layout):
+        stop = (self.stop.style, self.stop, self.header) if self.stop is not None else ()
+        for part in (*parts, *stop, self.answer, self.box, self.layout):
             if part is not None:
                 part.close()

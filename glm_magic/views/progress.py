@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ..pacing import limits_text
-from . import widgets_available
+from . import front_end
+from .stop import stop_widget
 
 if TYPE_CHECKING:
     from ..pacing import Pace
@@ -110,7 +111,8 @@ def pace_text(pace: Pace, limit: int) -> str:
 
 
 class WidgetProgress:
-    """One ``HTML`` widget holding a ``<progress>`` bar and the line: one comm, small updates."""
+    """One ``HTML`` widget holding a ``<progress>`` bar and the line (small updates), and
+    the Stop button under it when the page can interrupt the kernel."""
 
     def __init__(self, model: str, interval: float = INTERVAL) -> None:
         import ipywidgets as w
@@ -121,7 +123,10 @@ class WidgetProgress:
         self.last = 0.0
         self.shown = ""
         self.widget = w.HTML(self._html(None))
-        self.handle = display(self.widget, display_id=True)
+        layout = self.widget.layout
+        self.stop = stop_widget(layout)
+        self.box = w.VBox([self.widget, self.stop], layout=layout) if self.stop else None
+        self.handle = display(self.box or self.widget, display_id=True)
 
     def _html(self, p: BatchProgress | None) -> str:
         if p is None:
@@ -149,9 +154,11 @@ class WidgetProgress:
 
     def finish(self, bundle: dict[str, str]) -> None:
         self.handle.update(bundle, raw=True)
-        for part in (getattr(self.widget, "style", None), self.widget.layout, self.widget):
-            if part is not None:
-                part.close()
+        parts = [self.widget.style, self.widget]
+        if self.stop is not None and self.box is not None:
+            parts += [self.stop.style, self.stop, self.box]
+        for part in (*parts, self.widget.layout):
+            part.close()
 
 
 class TextProgress:
@@ -207,6 +214,27 @@ def choose_progress(mode: str, model: str) -> ProgressView | None:
     """The progress view for ``mode`` (``auto``, ``widgets``, ``text`` or ``none``)."""
     if mode == "none":
         return None
-    if mode == "widgets" or (mode == "auto" and widgets_available()):
+    where = front_end() if mode == "auto" else mode
+    if where == "widgets":
         return WidgetProgress(model)
+    if where == "headless":
+        return StaticProgress()
     return TextProgress(model)
+
+
+class StaticProgress:
+    """Headless runs: no progress while nobody watches, the summary at the end."""
+
+    def update(self, progress: BatchProgress) -> None:
+        """Nothing to draw."""
+
+    def pause(self) -> None:
+        """Nothing is drawn."""
+
+    def resume(self) -> None:
+        """Nothing is drawn."""
+
+    def finish(self, bundle: dict[str, str]) -> None:
+        from IPython.display import display
+
+        display(bundle, raw=True)
