@@ -71,9 +71,9 @@ def _warm(settings: Callable[[], Any]) -> None:
     try:
         from . import chats, connections, interpolate, runner  # noqa: F401
         from .client import get_client
-        from .views import text, widgets_available  # noqa: F401
+        from .views import front_end, text  # noqa: F401
 
-        if widgets_available():  # imports ipywidgets in a kernel
+        if front_end() == "widgets":  # imports ipywidgets in a notebook's kernel
             from .views import live  # noqa: F401
         current = settings()
         get_client(current.base_url, current.api_key(), timeout=current.timeout)
