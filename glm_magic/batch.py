@@ -410,7 +410,7 @@ class BatchPlan:
                 f"{_span(per_out)} output tokens, {_span(times, '{:.1f}')} s."
             )
             lines.append(f"Input: about {source:,} tokens (the estimate, corrected by the sample).")
-            lines.append(f"Output: {low:,} to {high:,} tokens (the sample's range per call).")
+            lines.append(f"Output: {_between(low, high)} tokens (the sample's range per call).")
         else:
             lines.append(f"Input: about {source:,} tokens (estimated from the text).")
             if high is None:
@@ -420,7 +420,11 @@ class BatchPlan:
                     "Output: unknown until answered; "
                     f"at most {self.max_output_per_call:,} per call."
                 )
-        total = f"{source + (low or 0):,}" + (f" to {source + high:,}" if high is not None else "+")
+        total = (
+            _between(source + (low or 0), source + high)
+            if high is not None
+            else f"{source + (low or 0):,}+"
+        )
         lines.append(f"Total: {total} tokens; cost unknown.")
         lines.append(self._time_line(source, low, high))
         if self.max_calls and self.calls > self.max_calls:
@@ -438,16 +442,21 @@ class BatchPlan:
         measured = self.measured
         if measured:
             times = [r.total_time for r in measured]
-            fast, bound = self.seconds(source + (low or 0), min(times))
-            slow, slow_bound = self.seconds(source + (high or 0), max(times))
-            return (
-                f"Time: {duration(fast)} to {duration(slow)} at {allowed}{origin}, "
-                f"-j {self.concurrency} (bound by {slow_bound})."
-            )
+            fast, _ = self.seconds(source + (low or 0), min(times))
+            slow, bound = self.seconds(source + (high or 0), max(times))
+            spread = duration(fast)
+            if duration(slow) != spread:
+                spread += f" to {duration(slow)}"
+            return f"Time: {spread} at {allowed}{origin}, -j {self.concurrency} (bound by {bound})."
         fast, bound = self.seconds(source, 0.0)
         if fast <= 0:
             return f"Time: unknown without a sample ({allowed})."
         return f"Time: at least {duration(fast)} at {allowed}{origin} (bound by {bound})."
+
+
+def _between(low: int, high: int) -> str:
+    """``1,200`` or ``1,200 to 3,400``."""
+    return f"{low:,}" if low == high else f"{low:,} to {high:,}"
 
 
 def _span(values: Sequence[float], form: str = "{:,}") -> str:

@@ -126,7 +126,7 @@ class Pacer:
     bucket is full again. A request may go at ``max(now, tat - burst)``;
     sending it pushes ``tat`` by its cost over the rate. Requests get no
     burst (one every 60/RPM seconds, as RPS = RPM/60 asks); tokens may burst
-    one second's worth. Thread-safe; ``clock`` and ``sleep`` are for tests.
+    one second's worth. Thread-safe; ``clock`` is for tests.
     """
 
     def __init__(
@@ -213,8 +213,8 @@ class Pacer:
             while self._sent and self._sent[0] < now - WINDOW:
                 self._sent.popleft()
             recent = [t for t in self._sent if t <= now]
-            span = min(WINDOW, max(now - recent[0], 1.0)) if recent else WINDOW
-            measured = len(recent) / span * 60
+            span = recent[-1] - recent[0] if len(recent) > 1 else 0.0
+            measured = (len(recent) - 1) / span * 60 if span > 0 else 0.0
             rpm = self.rpm * self.factor if self.rpm else None
             tpm = self.tpm * self.factor if self.tpm else None
             return Pace(rpm, tpm, measured, self.bound)
