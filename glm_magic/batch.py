@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import journal
+from . import journal, prices
 from .errors import GLMUsageError
 from .events import Usage
 from .interpolate import Row, interpolate
 from .pacing import Pacer, known_limits, limits_text
-from .providers import Provider
 from .request import Options, build_request, message_tokens
 from .result import GLMResult
 from .runner import model_for
@@ -130,6 +129,11 @@ class BatchResult(list):
             total = total + r.usage
         return total
 
+    @property
+    def cost(self) -> prices.Cost:
+        """What the items that used tokens cost; unknown if any of them has no known price."""
+        return prices.total([prices.Cost(r.cost, r.currency) for r in self if r.usage.total_tokens])
+
     def to_series(self) -> Any:
         """The answers as a pandas Series aligned with the input's index (None where failed)."""
         pd = _pandas("to_series")
@@ -194,10 +198,10 @@ class BatchResult(list):
             head += f", {c['failed']:,} failed"
         if c["interrupted"]:
             head += f", {c['interrupted']:,} interrupted"
-        head += (
-            f" · {u.prompt_tokens:,} in / {u.completion_tokens:,} out tokens"
-            f" · {self.wall_time:.1f} s, {self.concurrency} at a time"
-        )
+        head += f" · {u.prompt_tokens:,} in / {u.completion_tokens:,} out tokens"
+        if u.total_tokens:
+            head += f" · {self.cost}"
+        head += f" · {self.wall_time:.1f} s, {self.concurrency} at a time"
         lines = [f"**{head}**" if markdown else head]
         pace = self.pace
         if pace is not None and (pace.rpm or pace.tpm):
@@ -334,8 +338,10 @@ class BatchPlan:
     K items were really sent: their measured tokens correct the input
     estimate and give the output per call, and their durations give the time,
     as a range from the sample's smallest to its largest. The time also
-    respects the pace the batch would be allowed (RPM, TPM, concurrency). No
-    price table is built in yet, so the cost is "cost unknown", never a guess.
+    respects the pace the batch would be allowed (RPM, TPM, concurrency). The
+    cost comes from :mod:`glm_magic.prices` for the endpoint and model (and
+    ``%config GLMMagics.prices``); where no price is known it says "cost
+    unknown", never a guess.
     """
 
     calls: int
@@ -349,6 +355,8 @@ class BatchPlan:
     max_calls: int | None = None
     sample: list[GLMResult] = field(default_factory=list)
     sample_estimate: int = 0
+    base_url: str = ""
+    price_overrides: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def max_total(self) -> int | None:
@@ -376,6 +384,26 @@ class BatchPlan:
             self.calls * min(outputs),
             self.calls * max(outputs),
         )
+
+    def cost(self) -> str:
+        """The batch's cost as a range (``¥0.12 to ¥3.40``), or ``cost unknown``."""
+        source, low, high = self.tokens()
+        if high is None or not self.calls:
+            return prices.cost_text(None, None)
+        ends = [
+            prices.estimate(
+                self.base_url,
+                self.model,
+                source // self.calls,
+                out // self.calls,
+                self.price_overrides,
+            )
+            for out in (low or 0, high)
+        ]
+        if any(c.amount is None for c in ends):
+            return prices.cost_text(None, None)
+        cheap, dear = (str(prices.Cost(c.amount * self.calls, c.currency)) for c in ends)
+        return cheap if cheap == dear else f"{cheap} to {dear}"
 
     def seconds(self, tokens: int, latency: float) -> tuple[float, str]:
         """The time the whole batch takes at ``latency`` per call, and what bounds it."""
@@ -425,7 +453,7 @@ class BatchPlan:
             if high is not None
             else f"{source + (low or 0):,}+"
         )
-        lines.append(f"Total: {total} tokens; cost unknown.")
+        lines.append(f"Total: {total} tokens; {self.cost()}.")
         lines.append(self._time_line(source, low, high))
         if self.max_calls and self.calls > self.max_calls:
             lines.append(
@@ -472,10 +500,15 @@ def plan(
     concurrency: int = DEFAULT_CONCURRENCY,
     pace: Limits | None = None,
     max_calls: int | None = None,
-    provider: Provider | None = None,
+    settings: Settings | None = None,
 ) -> BatchPlan:
-    """Count calls and input tokens for ``prompts``; checks every prompt like a real
-    run (against ``provider``'s catalogue, DashScope's by default)."""
+    """Count calls and input tokens for ``prompts``; checks every prompt like a real run
+    (against the provider's catalogue, DashScope's by default).
+
+    ``settings`` give the provider, and the endpoint and ``%config`` prices the cost is
+    looked up with.
+    """
+    provider = settings.provider if settings else None
     requests = [build_request(prompt, model, options, provider=provider) for prompt in prompts]
     pace = pace or Limits(None, None, "")
     return BatchPlan(
@@ -488,6 +521,8 @@ def plan(
         tpm=pace.tpm,
         limits_source=pace.source,
         max_calls=max_calls,
+        base_url=settings.base_url if settings else "",
+        price_overrides=settings.prices if settings else {},
     )
 
 
@@ -514,7 +549,7 @@ def estimate(
         concurrency=concurrency,
         pace=pace,
         max_calls=cap,
-        provider=settings.provider,
+        settings=settings,
     )
     if sample is None or not prompts:
         return result
@@ -580,7 +615,7 @@ def check_cap(plan: BatchPlan, cap: int | None) -> None:
     msg = (
         f"This batch is {plan.calls:,} calls to {plan.model}, more than --max-calls {cap:,}; "
         f"nothing was sent. Estimated: about {source:,} input tokens and {output}; "
-        f"cost unknown. To run it, raise the cap: --max-calls {plan.calls} (max_calls="
+        f"{plan.cost()}. To run it, raise the cap: --max-calls {plan.calls} (max_calls="
         f"{plan.calls}, or %config GLMMagics.max_calls = {plan.calls}); see what it would "
         "take first with --dry-run --sample 3."
     )
@@ -632,17 +667,10 @@ def start(
     pace = limits(settings, model, rpm, tpm)
     cap = max_calls if max_calls is not None else settings.max_calls
     if cap is not None and len(prompts) > cap:
-        check_cap(
-            plan(
-                prompts,
-                options,
-                model,
-                concurrency=concurrency,
-                pace=pace,
-                provider=settings.provider,
-            ),
-            cap,
+        counted = plan(
+            prompts, options, model, concurrency=concurrency, pace=pace, settings=settings
         )
+        check_cap(counted, cap)
     if prompts:
         note = build_request(prompts[0], model, options, provider=settings.provider).thinking_note()
         settings.api_key()
@@ -725,8 +753,7 @@ def resume_stored(
         raise GLMUsageError(msg)
     if dry_run:
         pending = [value[i].prompt for i in value.pending]
-        provider = _settings(value).provider
-        print(plan(pending, value.options, value.model, provider=provider))
+        print(plan(pending, value.options, value.model, settings=_settings(value)))
         return None
     if not value.pending and not quiet:
         print(f"Nothing to resume: every item of {name} succeeded.")

@@ -319,6 +319,12 @@ class BatchRun:
                 p.failed += 1
             p.tokens_in += result.usage.prompt_tokens
             p.tokens_out += result.usage.completion_tokens
+            if result.usage.total_tokens and p.cost is not None:
+                if result.cost is None or p.currency not in (None, result.currency):
+                    p.cost = None
+                else:
+                    p.cost += result.cost
+                    p.currency = result.currency
         if position in self.shown:
             self.shown[position].put(_Delivered(result))
 

@@ -259,6 +259,23 @@ def test_a_dry_run_sample_sends_exactly_k_items_and_extrapolates(ip, glm_server)
     assert glm_server.requests == []
 
 
+def test_dry_runs_and_the_cap_give_the_cost_where_a_price_is_known(ip, glm_server):
+    magics = ip.magics_manager.registry["GLMMagics"]
+    magics.prices = {"glm-4.6": {"input": 2.0, "output": 8.0, "currency": "CNY"}}
+    try:
+        prompts = ["x" * 2_988] * 100  # 1,000 tokens each by the estimate (with the role)
+        plan = glm_magic.map(prompts, dry_run=True, thinking=False, max_tokens=500)
+        assert "Total: 100,000 to 150,000 tokens; ¥0.2000 to ¥0.6000." in str(plan)
+        with pytest.raises(glm_magic.GLMUsageError, match="; ¥0.2000 to ¥0.6000. To run it"):
+            glm_magic.map(prompts, max_calls=10, thinking=False, max_tokens=500)
+        batch = glm_magic.map(["a", "b"], thinking=False)
+        assert batch.cost.currency == "CNY" and f"out tokens · {batch.cost} · " in batch.summary()
+    finally:
+        magics.prices = {}
+    assert "cost unknown" in str(glm_magic.map(prompts, dry_run=True, thinking=False))
+    assert len(glm_server.requests) == 2, "only the two items of the real batch were sent"
+
+
 def test_the_cell_options_cap_sample_and_pace_a_batch(ip, glm_server, capsys):
     run(ip, "r_words = ['one', 'two', 'three', 'four', 'five']")
     _, _, err = cell(ip, capsys, "%%glm --each r_words --max-calls 4\nSay {item}")

@@ -134,3 +134,8 @@ def test_the_progress_line_shows_the_pace_and_what_bounds_it():
     assert "pace 598/min (limit 600 RPM) · bound by RPM" in line
     p.pace = Pace(600, 1_000_000, 240, "concurrency")
     assert "limit 600 RPM, 1,000,000 TPM) · bound by concurrency (-j 16)" in progress_line(p)
+    assert "cost unknown" not in progress_line(p), "nothing priced yet, nothing said"
+    p.cost, p.currency = 0.0123, "CNY"
+    assert "out tokens · ¥0.0123 ·" in progress_line(p)
+    p.cost = None
+    assert "out tokens · cost unknown ·" in progress_line(p)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ..pacing import limits_text
+from ..prices import cost_text
 from . import front_end
 from .stop import stop_widget
 
@@ -44,6 +45,9 @@ class BatchProgress:
     limit: int = 0
     concurrency: int = 0
     pace: Pace | None = None
+    #: What the finished items cost: None once one of them has no known price.
+    cost: float | None = 0.0
+    currency: str | None = None
 
     @property
     def finished(self) -> int:
@@ -95,6 +99,8 @@ def progress_line(p: BatchProgress) -> str:
     if p.pace is not None:
         parts.append(pace_text(p.pace, p.limit))
     parts.append(f"{p.tokens_in:,} in / {p.tokens_out:,} out tokens")
+    if p.cost is None or p.currency:
+        parts.append(cost_text(p.cost, p.currency))
     parts.append(f"{p.rate:,.0f} tok/s")
     parts.append(duration(p.elapsed))
     eta = p.eta
