@@ -261,7 +261,7 @@ def test_a_dry_run_sample_sends_exactly_k_items_and_extrapolates(ip, glm_server)
 
 def test_dry_runs_and_the_cap_give_the_cost_where_a_price_is_known(ip, glm_server):
     magics = ip.magics_manager.registry["GLMMagics"]
-    magics.prices = {"glm-4.6": {"input": 2.0, "output": 8.0, "currency": "CNY"}}
+    magics.prices = {"glm-5": {"input": 2.0, "output": 8.0, "currency": "CNY"}}
     try:
         prompts = ["x" * 2_988] * 100  # 1,000 tokens each by the estimate (with the role)
         plan = glm_magic.map(prompts, dry_run=True, thinking=False, max_tokens=500)
