@@ -1,8 +1,11 @@
-"""Conversations: ``%%glm -c NAME`` and ``glm_magic.chat(NAME)``, kept in memory for this session.
+"""Conversations: ``%%glm -c NAME`` and ``glm_magic.chat(NAME)``, in memory and in the store.
 
 The magic and Python hold the same conversations: ``chat("talk").send(...)``
 continues what ``%%glm -c talk`` started, and both go through
-:meth:`Chat.reply`.
+:meth:`Chat.reply`. Every turn's run is also written to the store (tagged with
+the chat and the cell it came from), so after a restart a chat not in memory
+is rebuilt from there: ``%glm history NAME`` shows it and ``-c NAME``
+continues it. ``%glm reset`` is remembered in the store too.
 
 A conversation is a list of turns, each a prompt and the result that answered
 it. What goes back to the model as history is the prompt and the answer (with
@@ -102,6 +105,37 @@ class Conversation:
 CHATS: dict[str, Conversation] = {}
 
 
+def restored(name: str) -> Conversation | None:
+    """Chat ``name`` in memory, else rebuilt from the turns the store kept (after a restart).
+
+    The stored runs are replayed with the rules of :meth:`PendingTurn.finish`:
+    a run from a cell that was already a turn replaces it and what followed,
+    failed replies are skipped.
+    """
+    if name not in CHATS:
+        from .store import chat_runs
+
+        rebuild(chat_runs(name))
+    return CHATS.get(name)
+
+
+def rebuild(rows: list[Any]) -> None:
+    """Conversations from stored runs (oldest first), for the chats not in memory."""
+    from .store import result_of
+
+    rebuilt: dict[str, Conversation] = {}
+    for row in rows:
+        if row["chat"] in CHATS:
+            continue
+        result = result_of(row)
+        system = json.loads(row["options"] or "{}").get("system")
+        turn = PendingTurn(row["chat"], row["chat_key"] or "", row["prompt"], system, [])
+        conversation = rebuilt.setdefault(row["chat"], Conversation(row["chat"]))
+        turn.replaces = conversation.index(turn.key)
+        turn.add(conversation, result)
+    CHATS.update({name: c for name, c in rebuilt.items() if c.turns})
+
+
 @dataclass
 class PendingTurn:
     """A turn on its way: the history to send, and what to do with the reply.
@@ -115,6 +149,11 @@ class PendingTurn:
     system: str | None
     history: list[dict[str, Any]]
     replaces: int | None = None
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """What the store keeps with the turn's run, so the chat can be rebuilt from it."""
+        return {"chat": self.name, "chat_key": self.key}
 
     def notice(self) -> str | None:
         """One line for the output when this run replaces earlier turns."""
@@ -130,21 +169,29 @@ class PendingTurn:
 
     def finish(self, result: GLMResult) -> str | None:
         """Add the reply to the conversation (see the module docstring); a line if not added."""
-        interrupted = result.finish_reason == "interrupted"
-        if not (result.complete or (interrupted and result.answer)):
+        conversation = CHATS.setdefault(self.name, Conversation(self.name))
+        if not self.add(conversation, result):
+            if not conversation.turns:
+                del CHATS[self.name]
             kept = "; the earlier turns are kept" if self.replaces is not None else ""
             return (
                 f"Chat {self.name!r} unchanged: the reply did not complete, "
                 f"so it was not added{kept}."
             )
-        conversation = CHATS.setdefault(self.name, Conversation(self.name))
-        if self.replaces is not None:
-            del conversation.turns[self.replaces :]
-        conversation.turns.append(Turn(self.key, self.prompt, result, self.system))
-        if interrupted:
+        if result.finish_reason == "interrupted":
             n = len(conversation.turns)
             return f"Chat {self.name!r}: the interrupted reply is kept as turn {n}, marked partial."
         return None
+
+    def add(self, conversation: Conversation, result: GLMResult) -> bool:
+        """Add the reply to ``conversation`` if it counts as a turn; True when added."""
+        interrupted = result.finish_reason == "interrupted"
+        if not (result.complete or (interrupted and result.answer)):
+            return False
+        if self.replaces is not None:
+            del conversation.turns[self.replaces :]
+        conversation.turns.append(Turn(self.key, self.prompt, result, self.system))
+        return True
 
 
 def prepare(
@@ -164,7 +211,7 @@ def prepare(
     earlier turns. Raises ``GLMUsageError`` when the estimate is over the
     limit: no turn is ever dropped without the user asking.
     """
-    conversation = CHATS.get(name) or Conversation(name)
+    conversation = restored(name) or Conversation(name)
     replaces = conversation.index(key)
     earlier = conversation.turns[:replaces]
     if system is None:
@@ -220,23 +267,30 @@ def valid_name(name: str) -> bool:
 
 def lookup(name: str) -> Conversation:
     """The conversation called ``name``, or a usage error that lists the ones there are."""
-    if name in CHATS:
-        return CHATS[name]
+    conversation = restored(name)
+    if conversation is not None:
+        return conversation
     known = ", ".join(sorted(CHATS)) or "none yet; start one with %%glm -c NAME"
     msg = f"No chat named {name!r} (chats: {known})."
     raise GLMUsageError(msg)
 
 
 def reset(name: str | None = None) -> str:
-    """Forget chat ``name`` (every chat when None); returns what to tell the user."""
+    """Forget chat ``name`` (every chat when None), in memory and in the store (so a
+    restart does not bring it back); returns what to tell the user."""
+    from .store import chat_runs, forget_chats
+
     if name is not None:
         turns = len(lookup(name).turns)
         del CHATS[name]
+        forget_chats([name])
         return f"Chat {name!r} cleared ({count(turns, 'turn')})."
+    rebuild(chat_runs())
     if not CHATS:
         return "No chats to clear."
     turns = sum(len(c.turns) for c in CHATS.values())
     message = f"Cleared {len(CHATS)} chats ({count(turns, 'turn')})."
+    forget_chats(list(CHATS))
     CHATS.clear()
     return message
 
@@ -256,12 +310,13 @@ class Chat:
         self.name = name
 
     def __repr__(self) -> str:
-        turns = len(CHATS[self.name].turns) if self.name in CHATS else 0
+        conversation = restored(self.name)
+        turns = len(conversation.turns) if conversation else 0
         return f"<Chat {self.name!r}: {count(turns, 'turn')}>"
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        conversation = CHATS.get(self.name)
+        conversation = restored(self.name)
         if conversation is None:
             return []
         system = conversation.system
@@ -269,7 +324,10 @@ class Chat:
         return head + [m for turn in conversation.turns for m in turn.messages()]
 
     def reset(self) -> None:
+        from .store import forget_chats
+
         CHATS.pop(self.name, None)
+        forget_chats([self.name])
 
     def send(
         self,
@@ -327,7 +385,13 @@ class Chat:
         turn = self.begin(prompt, options, settings, key=key, last=last)
         try:
             result = complete_prompt(
-                prompt, options, settings, display=display, keep=keep, history=turn.history
+                prompt,
+                options,
+                settings,
+                display=display,
+                keep=keep,
+                history=turn.history,
+                tags=turn.tags,
             )
         except GLMInterrupted as exc:  # an interrupted reply is kept, marked partial
             end(turn, exc.result)
@@ -372,7 +436,10 @@ def chat(name: str) -> Chat:
 
 
 def chats_table() -> str:
-    """All conversations as aligned plain text, for ``%glm chats``."""
+    """All conversations as aligned plain text, for ``%glm chats`` (the stored ones too)."""
+    from .store import chat_runs
+
+    rebuild(chat_runs())
     if not CHATS:
         return "No conversations yet. Start one with %%glm -c NAME."
     header = ("chat", "turns", "tokens (est.)", "model")

@@ -405,3 +405,48 @@ def result_of(row: sqlite3.Row) -> GLMResult:
         cost=row["cost"],
         currency=row["currency"],
     )
+
+
+# -- conversations -----------------------------------------------------------------------
+
+
+def readable() -> Store | None:
+    """The store when there is one to read (the file exists, GLM_MAGIC_LOG allows it)."""
+    if switched_off():
+        return None
+    target = current()
+    return target if target.path.exists() else None
+
+
+def chat_runs(name: str | None = None) -> list[sqlite3.Row]:
+    """The stored turns of chat ``name`` (of every chat when None) since its last reset,
+    oldest first; empty when the store cannot be read."""
+    target = readable()
+    if target is None:
+        return []
+    where = "runs.chat IS NOT NULL" if name is None else "runs.chat = ?"
+    try:
+        return target.rows(
+            "SELECT runs.* FROM runs LEFT JOIN chat_resets ON chat_resets.name = runs.chat "
+            f"WHERE {where} AND (chat_resets.time IS NULL OR runs.time > chat_resets.time) "
+            "ORDER BY runs.id",
+            () if name is None else (name,),
+        )
+    except StoreUnavailable as exc:
+        warn(str(exc), "stored conversations are not read")
+        return []
+
+
+def forget_chats(names: list[str]) -> None:
+    """Mark chats reset, so their earlier stored turns are not restored."""
+    target = readable()
+    if target is None or not names:
+        return
+    now = time.time()
+    try:
+        for name in names:
+            target.execute(
+                "INSERT OR REPLACE INTO chat_resets (name, time) VALUES (?, ?)", (name, now)
+            )
+    except StoreUnavailable as exc:
+        warn(str(exc), "the reset is not remembered after a restart")

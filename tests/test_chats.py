@@ -512,3 +512,35 @@ def test_in_a_kernel_an_interrupted_reply_is_kept_and_marked(kernel, glm_server)
     shown = kernel.execute("%glm history story").of("display_data")[-1].content["data"]
     assert "Interrupted by the user" in shown["text/markdown"]
     assert run.ok
+
+
+def test_a_chat_continued_after_a_restart_finds_its_turns_in_the_store(ip, glm_server, store_home):
+    glm_server.queue(Reply(answer="Hello, Ada."), Reply(answer="You are Ada."))
+    run(ip, "%%glm -c restart_talk -s 'Be brief.'\nMy name is Ada.")
+    chats.CHATS.clear()  # what a restarted kernel has in memory
+    run(ip, "%%glm -c restart_talk\nWhat is my name?")
+    sent = glm_server.requests[-1].body["messages"]
+    assert [m["content"] for m in sent] == [
+        "Be brief.",
+        "My name is Ada.",
+        "Hello, Ada.",
+        "What is my name?",
+    ]
+    chats.CHATS.clear()
+    assert len(chats.lookup("restart_talk").turns) == 2
+
+
+def test_history_and_chats_read_the_store_and_a_reset_is_remembered(
+    ip, glm_server, store_home, capsys
+):
+    run(ip, "%%glm -c kept\nFirst question.")
+    chats.CHATS.clear()
+    run(ip, "%glm chats")
+    assert "kept" in capsys.readouterr().out
+    chats.CHATS.clear()
+    run(ip, "%glm history kept")
+    assert "First question." in capsys.readouterr().out
+    run(ip, "%glm reset kept")
+    chats.CHATS.clear()
+    run(ip, "%glm history kept")
+    assert "No chat named 'kept'" in capsys.readouterr().err
