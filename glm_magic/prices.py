@@ -82,14 +82,6 @@ _HOSTS = (
 )
 
 
-def provider_of(base_url: str) -> str:
-    """The provider an endpoint belongs to: by its host, else ``dashscope`` (the default)."""
-    host = (urlsplit(base_url).hostname or "").lower()
-    if host.endswith(".aliyuncs.com"):
-        return "dashscope"
-    return price_list(base_url) or "dashscope"
-
-
 def price_list(base_url: str) -> str | None:
     """The price list that applies to an endpoint, by its host; None when unknown.
 
