@@ -595,7 +595,7 @@ def limits(settings: Settings, model: str, rpm: int | None, tpm: int | None) -> 
         ):
             msg = f"--{name} ({name}=) must be a whole number, at least 1; got {value!r}."
             raise GLMUsageError(msg)
-    known = known_limits(settings.base_url, model)
+    known = known_limits(settings.provider.name, settings.base_url, model)
     rpm = rpm or settings.rpm or (known.rpm if known else None)
     tpm = tpm or settings.tpm or (known.tpm if known else None)
     source = f"{model}'s published limits, {known.source}" if known else ""

@@ -63,34 +63,31 @@ class RateLimit:
     tpm: int | None
     source: str
     checked: str
+    #: The hosts (a leading dot: a host suffix) of the region the figures are for.
+    hosts: tuple[str, ...] = ()
+
+    def holds_at(self, base_url: str) -> bool:
+        host = (urlsplit(base_url).hostname or "").lower()
+        return any(host == h or (h.startswith(".") and host.endswith(h)) for h in self.hosts)
 
 
 _GLM5_CARD = "https://help.aliyun.com/zh/model-studio/glm-9"
 _AIR_CARD = "https://help.aliyun.com/zh/model-studio/glm-4-5-air"
+#: DashScope's model cards give the figures for China (Beijing): its endpoint and workspaces.
+_BEIJING = ("dashscope.aliyuncs.com", ".cn-beijing.maas.aliyuncs.com")
 
-#: Default limits by (provider, model). DashScope's model cards give the figures for the
-#: China (Beijing) region, the default endpoint; other regions and models are unknown.
+#: Published limits by (provider, model); other regions, providers and models are unknown.
 LIMITS: dict[tuple[str, str], RateLimit] = {
-    ("dashscope", "glm-5"): RateLimit(500, 1_000_000, _GLM5_CARD, "2026-12-01"),
-    ("dashscope", "glm-4.5-air"): RateLimit(60, 1_000_000, _AIR_CARD, "2026-12-01"),
+    ("dashscope", "glm-5"): RateLimit(500, 1_000_000, _GLM5_CARD, "2026-12-01", _BEIJING),
+    ("dashscope", "glm-4.5-air"): RateLimit(60, 1_000_000, _AIR_CARD, "2026-12-01", _BEIJING),
 }
 
 
-def provider_of(base_url: str) -> str | None:
-    """The provider whose published limits apply to ``base_url``, when they are known.
-
-    Only DashScope's Beijing hosts: the model cards' figures are for that region.
-    """
-    host = (urlsplit(base_url).hostname or "").lower()
-    if host == "dashscope.aliyuncs.com" or host.endswith(".cn-beijing.maas.aliyuncs.com"):
-        return "dashscope"
-    return None
-
-
-def known_limits(base_url: str, model: str) -> RateLimit | None:
-    """The published limits for ``model`` at ``base_url``, or None: no pacing by default."""
-    provider = provider_of(base_url)
-    return LIMITS.get((provider, model)) if provider else None
+def known_limits(provider: str, base_url: str, model: str) -> RateLimit | None:
+    """The published limits for ``model`` at ``provider``'s ``base_url``, or None (no pacing
+    by default): a figure holds only in the region it was published for."""
+    known = LIMITS.get((provider, model))
+    return known if known is not None and known.holds_at(base_url) else None
 
 
 def limits_text(rpm: float | None, tpm: float | None) -> str:

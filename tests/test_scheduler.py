@@ -118,13 +118,17 @@ def test_tokens_charged_beyond_the_reply_are_given_back():
     assert pacer.reserve(1_000)[0] == pytest.approx(0.0)
 
 
-def test_published_limits_are_the_defaults_on_dashscope_only():
+def test_published_limits_are_the_defaults_in_their_region_only():
     beijing = "https://dashscope.aliyuncs.com/compatible-mode/v1"
-    glm5 = known_limits(beijing, "glm-5")
+    glm5 = known_limits("dashscope", beijing, "glm-5")
     assert (glm5.rpm, glm5.tpm) == (500, 1_000_000) and glm5.source.startswith("https://")
-    assert known_limits(beijing, "glm-4.5-air").rpm == 60
-    assert known_limits(beijing, "glm-4.6") is None, "unknown stays unknown"
-    assert known_limits("https://openrouter.ai/api/v1", "glm-5") is None
+    assert known_limits("dashscope", beijing, "glm-4.5-air").rpm == 60
+    workspace = "https://ws1.cn-beijing.maas.aliyuncs.com/compatible-mode/v1"
+    assert known_limits("dashscope", workspace, "glm-5") == glm5
+    assert known_limits("dashscope", beijing, "glm-4.6") is None, "unknown stays unknown"
+    intl = "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"
+    assert known_limits("dashscope", intl, "glm-5") is None, "another region's limits"
+    assert known_limits("openrouter", "https://openrouter.ai/api/v1", "glm-5") is None
 
 
 def test_the_progress_line_shows_the_pace_and_what_bounds_it():
