@@ -48,7 +48,7 @@ PROBE = (
 
 
 class DemoError(Exception):
-    """The demo could not run or a cell failed; the message is for the user."""
+    """A command (the demo, mostly) could not run or a cell failed; the message is for the user."""
 
     exit_code = 1
 
@@ -122,6 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765, help="port (default: 8765)")
     serve.set_defaults(func=run_serve)
 
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the API key, the endpoint and the widget set-up; say what to fix",
+        description=(
+            "Check the key for the provider in force, that its endpoint answers (GET /models) "
+            "and takes the key (a key from another DashScope region is recognised), and the "
+            "ipywidgets front-end extension. Exit status 1 when something must be fixed."
+        ),
+    )
+    doctor.add_argument("--provider", help="provider to check (default: as a notebook would)")
+    doctor.add_argument("--base-url", help="endpoint to check (default: as a notebook would)")
+    doctor.set_defaults(func=run_doctor)
+
     models = commands.add_parser("models", help="show the known GLM models and their limits")
     models.set_defaults(func=run_models)
     return parser
@@ -133,6 +146,20 @@ def run_models(args: argparse.Namespace) -> int:
 
     print("\n\n".join(models_table(p.name) for p in all_providers()))
     return 0
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    from .doctor import diagnose, failed, report
+    from .errors import GLMUsageError
+    from .settings import resolve
+
+    try:
+        settings = resolve(base_url=args.base_url, provider=args.provider)
+    except GLMUsageError as exc:
+        raise DemoError(str(exc)) from None
+    checks = diagnose(settings)
+    print(report(settings, checks))
+    return 1 if failed(checks) else 0
 
 
 def run_serve(args: argparse.Namespace) -> int:

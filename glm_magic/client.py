@@ -252,6 +252,18 @@ class Client:
             request_id=request_id,
         )
 
+    def listed_models(self, provider: Provider) -> tuple[list[str] | None, StreamError | None]:
+        """:meth:`model_ids`, or what went wrong read in ``provider``'s dialect
+        (``glm-magic doctor`` tells a refused key from an unreachable endpoint by it)."""
+        import openai
+
+        try:
+            return self.model_ids(), None
+        except openai.APIStatusError as exc:
+            return None, self._status_error(exc, provider)
+        except openai.APIConnectionError as exc:
+            return None, self._connection_error(exc)
+
     def _unreachable(self, failure: StreamError, retries: int) -> StreamError:
         """The last connection error of a request, naming the URL tried and the retries made,
         so a wrong base URL or a blocked network can be told from a server's own error."""

@@ -75,6 +75,15 @@ def show_config(magics: GLMMagics) -> None:
         print(f"{name.ljust(width)}  {value}")
 
 
+@command("doctor")
+def doctor(magics: GLMMagics) -> None:
+    """Check the API key, the endpoint and the widget set-up; say what to fix."""
+    from .doctor import diagnose, report
+
+    settings = magics.settings()
+    print(report(settings, diagnose(settings)))
+
+
 @command("key")
 def ask_key(magics: GLMMagics) -> None:
     """Ask for the API key; it is kept in memory only."""
