@@ -3,6 +3,9 @@ from another region, a model the endpoint does not list, the widget front end.""
 
 from __future__ import annotations
 
+import importlib.util
+
+import pytest
 from conftest import run
 
 from glm_magic.doctor import diagnose
@@ -47,6 +50,8 @@ def test_a_model_the_endpoint_does_not_list_is_a_warning(glm_server, monkeypatch
 
 
 def test_the_widget_check_sees_jupyterlab_and_its_widget_extension_here(glm_env):
+    if importlib.util.find_spec("jupyterlab") is None:
+        pytest.skip("needs jupyterlab in this environment (the test extra)")
     (widgets,) = [c for c in diagnose(resolve()) if c.name == "widgets"]
     assert widgets.status == "ok"
     assert "jupyterlab_widgets 3." in widgets.detail and "JupyterLab 4." in widgets.detail
