@@ -12,7 +12,7 @@ import pytest
 
 import glm_magic
 from glm_magic.pacing import Pace, Pacer, known_limits
-from glm_magic.testing import Reply
+from glm_magic.testing import FakeProvider, Reply
 from glm_magic.views.progress import BatchProgress, progress_line
 
 
@@ -75,6 +75,28 @@ def test_a_429_with_rate_limit_headers_pauses_every_sender(ip, glm_server):
     assert glm_server.rate_limited <= 3 < storm, "everyone waited for the reset"
     times = arrivals(glm_server)
     assert times[-1] - times[0] > 1.8, "the third item went two resets later"
+
+
+@pytest.mark.parametrize(
+    ("dialect", "code", "message"),
+    [
+        ("dashscope", "limit_requests", "Requests rate limit exceeded, please try again later."),
+        ("zhipu", "1302", "High concurrency usage of this API, please reduce concurrency"),
+    ],
+)
+def test_the_fake_refuses_over_its_limit_in_its_dialect(dialect, code, message):
+    import httpx
+
+    with FakeProvider(dialect=dialect, rpm=60) as server:  # one request a second
+        url = server.base_url + "/chat/completions"
+        body = {"model": "glm-5", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        auth = {"Authorization": f"Bearer {server.api_key}"}
+        first = httpx.post(url, json=body, headers=auth)
+        second = httpx.post(url, json=body, headers=auth)
+    assert first.status_code == 200 and second.status_code == 429
+    error = second.json()["error"]
+    assert (str(error["code"]), error["message"]) == (code, message)
+    assert server.rate_limited == 1
 
 
 def test_a_429_halves_the_pace_and_retry_after_pauses_it():

@@ -77,7 +77,13 @@ class Dialect:
     refuses_json_while_thinking: bool = False
 
     def error(self, kind: str, request_id: str, message: str | None = None) -> tuple[int, Any]:
-        """HTTP status and body for a fault ``kind`` (a key of :data:`wire.ERRORS`)."""
+        """HTTP status and body for a fault ``kind`` (a key of :data:`wire.ERRORS`).
+
+        Over an enforced limit (``rpm_exceeded``, ``tpm_exceeded``: DashScope's two
+        messages) another dialect answers with its own rate-limit refusal.
+        """
+        if kind in ("rpm_exceeded", "tpm_exceeded") and "rate_limit" in self.failures:
+            kind = "rate_limit"
         if self.name == "dashscope" or kind not in self.failures:
             spec = wire.ERRORS[kind]
             if self.name == "dashscope":
