@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -90,16 +94,26 @@ def test_a_store_that_cannot_be_opened_warns_once_and_the_run_goes_on(
     assert "this run is not logged" in err
 
 
-def test_a_read_only_store_folder_warns_and_runs(ip, glm_server, store_home, capsys):
-    if store.os.geteuid() == 0:
-        pytest.skip("root writes into read-only folders")
-    store_home.mkdir(mode=0o500)
-    try:
-        result = run(ip, "%glm -m glm-4.5 hi").result
-    finally:
-        store_home.chmod(0o700)
-    assert result.complete
-    assert "cannot be used" in capsys.readouterr().err
+def test_a_read_only_store_folder_warns_and_runs(glm_server, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir(mode=0o500)
+    script = (
+        "import glm_magic\n"
+        f"result = glm_magic.complete('hi', base_url={glm_server.base_url!r})\n"
+        "print(result.complete)"
+    )
+    command = [sys.executable, "-c", script]
+    if os.geteuid() == 0:
+        # root writes anywhere: drop the capabilities that let it, so the folder binds it too
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv to drop the override")
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+    env = {**os.environ, "GLM_MAGIC_HOME": str(home), "GLM_MAGIC_API_KEY": glm_server.api_key}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "True", done.stderr
+    assert done.stderr.count("cannot be used") == 1
+    assert "this run is not logged" in done.stderr
+    assert list(home.iterdir()) == []
 
 
 def test_a_full_disk_warns_and_the_run_goes_on(ip, glm_server, store_home, capsys):
@@ -157,3 +171,18 @@ def test_two_kernels_writing_at_once_lose_no_rows(glm_server, tmp_path):
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("SELECT COUNT(*), SUM(complete) FROM runs").fetchone() == (50, 50)
     assert conn.execute("SELECT COUNT(DISTINCT session) FROM runs").fetchone()[0] == 2
+
+
+def test_a_kernel_run_is_stored_with_its_notebook_and_cell(glm_server, tmp_path):
+    env = {
+        "GLM_MAGIC_BASE_URL": glm_server.base_url,
+        "GLM_MAGIC_API_KEY": glm_server.api_key,
+        "GLM_MAGIC_HOME": str(tmp_path),
+        "JPY_SESSION_NAME": "/work/analysis.ipynb",  # what jupyter_server gives its kernels
+    }
+    with KernelSession(env) as kernel:
+        assert kernel.execute("%load_ext glm_magic").ok
+        cell = "%%glm -m glm-4.5\nhello"
+        assert kernel.execute(cell, metadata={"cellId": "cell-42"}).ok
+    (row,) = stored_rows(tmp_path)
+    assert (row["notebook"], row["cell"]) == ("/work/analysis.ipynb", "cell-42")
