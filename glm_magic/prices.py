@@ -50,6 +50,7 @@ _ALIYUN_GLM45_AIR = "https://help.aliyun.com/zh/model-studio/glm-4-5-air"
 _ALIYUN_GLM5 = "https://help.aliyun.com/zh/model-studio/glm-9 (the glm-5 page)"
 _BIGMODEL = "https://docs.bigmodel.cn/cn/guide/start/pricing"
 _ZAI = "https://docs.z.ai/guides/overview/pricing (as quoted by ryoppippi/ccusage commit 72e2372)"
+_ZAI_53 = "https://docs.z.ai/guides/overview/pricing (as quoted by VladoIvankovic/Codeep v2.20.0)"
 _OPENROUTER = "https://openrouter.ai/z-ai/glm-4.6 (as quoted by coder/mux commit 7e210e0)"
 _READ = "2026-12-01"
 
@@ -68,6 +69,7 @@ PRICES: tuple[Price, ...] = (
     # Z.ai: USD.
     Price("zai", "glm-4.6", "USD", 0.6, 2.2, source=_ZAI, read=_READ),
     Price("zai", "glm-5", "USD", 1.0, 3.2, source=_ZAI, read=_READ),
+    Price("zai", "glm-5.3", "USD", 1.40, 4.40, source=_ZAI_53, read=_READ),
     # OpenRouter: USD (its prices move with the routed providers).
     Price("openrouter", "z-ai/glm-4.6", "USD", 0.40, 1.75, source=_OPENROUTER, read=_READ),
 )

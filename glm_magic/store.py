@@ -306,10 +306,21 @@ def record(
     """Write one finished run; never raises (a failure is one warning line)."""
     if not settings.log:
         return
+    try:
+        current().insert("runs", _row(result, request, settings, tags))
+    except StoreUnavailable as exc:
+        warn(str(exc))
+    except Exception as exc:  # a surprise of ours must not cost the user the run
+        warn(f"{type(exc).__name__}: {exc}")
+
+
+def _row(
+    result: GLMResult, request: Request, settings: Settings, tags: dict[str, Any] | None
+) -> dict[str, Any]:
     from .cells import cell_runs
 
     u = result.usage
-    row = {
+    return {
         "time": time.time(),
         "session": SESSION,
         "notebook": notebook_path(),
@@ -342,10 +353,6 @@ def record(
         "cache_key": cache_key(request, settings),
         **(tags or {}),
     }
-    try:
-        current().insert("runs", row)
-    except StoreUnavailable as exc:
-        warn(str(exc))
 
 
 def cache_key(request: Request, settings: Settings) -> str:
