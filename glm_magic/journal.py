@@ -1,7 +1,8 @@
 """Batches that survive the kernel: each batch and each finished item, in the store.
 
 When a batch starts, its definition goes in the store's ``batches`` table:
-the name it will be stored under (``-o NAME``, else ``_glm``), the prompts,
+the name a cell stores it under (``-o NAME``, else ``_glm``; none for
+``glm_magic.map`` and dry-run samples, which no name finds), the prompts,
 and what a resume needs to send them the same way (options, model, endpoint,
 pacing) and to give the answers back in the input's shape (the kind of input
 and its index). Each item's run is written by the runner as it finishes,
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
     from .batch import BatchResult
     from .settings import Settings
 
-DEFAULT_NAME = "_glm"
-
 
 def begin(batch: BatchResult, name: str | None, settings: Settings) -> None:
     """Journal a new batch; sets ``batch.journal`` to its id. Never raises (one warning)."""
@@ -50,7 +49,7 @@ def begin(batch: BatchResult, name: str | None, settings: Settings) -> None:
     journal = uuid.uuid4().hex
     row = {
         "id": journal,
-        "name": name or DEFAULT_NAME,
+        "name": name,
         "time": time.time(),
         "session": store.SESSION,
         "notebook": store.notebook_path(),

@@ -95,3 +95,12 @@ def test_a_restored_batch_keeps_the_input_shape(ip, glm_server, store_home):
     assert len(glm_server.requests) == sent
     assert list(restored.output().index) == ["p", "q"]
     assert restored.answers[1].startswith("You said: Say b")
+
+
+def test_a_batch_without_a_name_resumes_as_glm(ip, glm_server, store_home):
+    run(ip, "%%glm --quiet -m glm-4.5 --each [1,2]\nNumber {item}")
+    del ip.user_ns["_glm"]  # what a new kernel has
+    sent = len(glm_server.requests)
+    run(ip, "%glm --resume _glm --quiet")
+    assert ip.user_ns["_glm"].counts()["done"] == 2
+    assert len(glm_server.requests) == sent

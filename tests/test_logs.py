@@ -65,3 +65,15 @@ def test_prune_forgets_runs_older_than_some_days(ip, glm_server, store_home, cap
 def test_bad_log_arguments_say_how_to_write_them(words):
     with pytest.raises(glm_magic.GLMUsageError):
         logs.command(words)
+
+
+def test_without_fts5_search_falls_back_to_a_substring_match(ip, glm_server, store_home):
+    from glm_magic import store
+
+    glm_server.queue(Reply(answer="100% sure: Paris_city."), Reply(answer="Blue whales."))
+    run(ip, "%glm -m glm-4.5 capital of France")
+    run(ip, "%glm -m glm-4.5 biggest animal")
+    store.current().fts = False  # as on an SQLite built without FTS5
+    assert [r["prompt"] for r in glm_magic.log(search="paris_c")] == ["capital of France"]
+    assert [r["prompt"] for r in glm_magic.log(search="100%")] == ["capital of France"]
+    assert [r["prompt"] for r in glm_magic.log(search="_")] == ["capital of France"]
