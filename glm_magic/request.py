@@ -55,11 +55,20 @@ class Request:
         return model_info(self.model, self.provider.name)
 
     @property
+    def json_mode(self) -> bool:
+        """Whether ``response_format`` asks for JSON: the answer is wanted as JSON and
+        the model has JSON mode (unknown counts as yes). Without it (glm-5 on
+        DashScope has none), the prompt alone asks for JSON (see
+        :func:`glm_magic.structured.instruct`) and the reply is parsed the same way."""
+        info = self.info
+        return wants_json(self.options) and not (info and info.json_mode is False)
+
+    @property
     def sent_thinking(self) -> bool | None:
         """The thinking switch this request sends, in the provider's form (None: none)."""
         info = self.info
         return self.provider.thinking_to_send(
-            self.options.thinking, wants_json(self.options), info.thinking if info else None
+            self.options.thinking, self.json_mode, info.thinking if info else None
         )
 
     @property
@@ -77,7 +86,7 @@ class Request:
         Only JSON mode turns thinking off unasked, on a provider that refuses
         JSON while thinking.
         """
-        if self.options.thinking is None and wants_json(self.options) and not self.thinking:
+        if self.options.thinking is None and self.json_mode and not self.thinking:
             return JSON_THINKING_NOTE.format(title=self.provider.title)
         return None
 
@@ -118,7 +127,7 @@ class Request:
         extra = self.provider.extra_body(self.sent_thinking, extras)
         if extra:
             body["extra_body"] = extra
-        if wants_json(o):
+        if self.json_mode:
             body["response_format"] = {"type": "json_object"}
         if self.tools is not None:
             body["tools"] = self.tools.specs()
@@ -164,7 +173,9 @@ def build_request(
     if options.system:
         messages.append({"role": "system", "content": options.system})
     messages.extend(history or [])
-    messages.append({"role": "user", "content": instruct(prompt, options)})
+    info = model_info(model, provider.name)
+    json_mode = not (info and info.json_mode is False)
+    messages.append({"role": "user", "content": instruct(prompt, options, json_mode=json_mode)})
     _check_input_size(model, messages, provider.name)
     tools = Toolbox.of(options.tools) if options.tools else None
     return Request(model, messages, options, tools, provider)

@@ -1,7 +1,9 @@
 """JSON and code answers: what to ask the model for, and what to make of its reply.
 
-``--json`` sends ``response_format={"type": "json_object"}``. DashScope adds
-two rules to JSON mode, both listed on its error-code page:
+``--json`` sends ``response_format={"type": "json_object"}`` where the model
+has JSON mode (the catalogue: glm-5 on DashScope has none, so there the
+prompt alone asks for JSON). DashScope adds two rules to JSON mode, both
+listed on its error-code page:
 
 - a message must contain the word "json" ("'messages' must contain the word
   'json' in some form, to use 'response_format' of type 'json_object'."), so a
@@ -41,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import GLMUsageError
 
 if TYPE_CHECKING:
-    from .request import Options
+    from .options import Options
     from .result import GLMResult
 
 JSON_HINT = "Reply with a single JSON object and nothing else."
@@ -94,14 +96,21 @@ def is_model(schema: Any) -> bool:
     )
 
 
-def instruct(prompt: str, options: Options) -> str:
-    """The user message: the prompt, plus one line saying what shape of answer is wanted."""
+def instruct(prompt: str, options: Options, *, json_mode: bool = True) -> str:
+    """The user message: the prompt, plus one line saying what shape of answer is wanted.
+
+    With JSON mode (``response_format``), the line is added only where no
+    message says "json" (the provider's condition); without it (a model that
+    has none), the prompt is all that asks for JSON, so the line is always added.
+    """
     parts = [prompt]
     if options.schema is not None:
         schema = options.schema.model_json_schema() if is_model(options.schema) else options.schema
         text = json.dumps(schema, indent=2, ensure_ascii=False)
         parts.append(f"Reply with a single JSON object that matches this JSON schema:\n{text}")
-    elif options.json and "json" not in f"{options.system or ''} {prompt}".lower():
+    elif options.json and (
+        not json_mode or "json" not in f"{options.system or ''} {prompt}".lower()
+    ):
         parts.append(JSON_HINT)
     if options.code:
         parts.append(CODE_HINT)

@@ -195,7 +195,9 @@ def test_each_item_of_a_series_and_of_a_list(ip, glm_server, capsys, cities):
 
 
 def test_json_gives_a_dataframe_of_the_fields(ip, glm_server, capsys, cities):
-    value, _, _ = cell(ip, capsys, "%%glm --each r_cities --json\nDescribe {row.city} in JSON.")
+    value, _, _ = cell(
+        ip, capsys, "%%glm -m glm-4.7 --each r_cities --json\nDescribe {row.city} in JSON."
+    )
     assert isinstance(value, pd.DataFrame)
     assert list(value.index) == ["c", "a", "b"]
     assert list(value.columns) == ["echo", "messages"]

@@ -12,7 +12,7 @@ import pytest
 from conftest import run
 
 import glm_magic
-from glm_magic import providers
+from glm_magic import providers, structured
 from glm_magic.errors import GLMUsageError
 from glm_magic.settings import resolve
 from glm_magic.testing import DIALECTS
@@ -189,9 +189,13 @@ def test_a_zhipu_server_ignores_dashscopes_switch(glm_provider, ip, monkeypatch)
 
 
 @pytest.mark.parametrize("glm_provider", ["dashscope", "zhipu"], indirect=True)
-def test_json_mode_turns_thinking_off_only_where_the_provider_refuses_both(on_provider, ip, capsys):
+def test_json_mode_turns_thinking_off_only_where_the_provider_refuses_both(
+    on_provider, ip, capsys, monkeypatch
+):
+    monkeypatch.setattr(structured, "_NOTED", set())  # the note is said once a session
     name = on_provider.dialect.name
-    run(ip, "%%glm --json\nGive me a JSON object.")
+    model = "-m glm-4.7 " if name == "dashscope" else ""
+    run(ip, f"%%glm {model}--json\nGive me a JSON object.")
     out = capsys.readouterr().out
     result = ip.user_ns["_glm"]
     assert result.complete and result.data

@@ -53,7 +53,7 @@ def sent(server) -> dict:
 
 
 def test_json_asks_for_json_and_parses_the_answer(ip, glm_server, capsys):
-    out, err = cell(ip, capsys, "%%glm --json\nName three primary colours.")
+    out, err = cell(ip, capsys, "%%glm -m glm-4.7 --json\nName three primary colours.")
     body = sent(glm_server)
     assert body["response_format"] == {"type": "json_object"}
     # The provider refuses JSON mode unless a message says "json": one line is added.
@@ -65,9 +65,24 @@ def test_json_asks_for_json_and_parses_the_answer(ip, glm_server, capsys):
     assert err == ""
 
 
+def test_a_model_without_json_mode_is_asked_in_the_prompt_and_keeps_thinking(
+    ip, glm_server, capsys
+):
+    """glm-5 on DashScope has no structured output (its model page): no response_format."""
+    out, _ = cell(ip, capsys, "%%glm --json\nDescribe Lyon in JSON.")
+    body = sent(glm_server)
+    assert body["model"] == "glm-5"
+    assert "response_format" not in body
+    assert body["enable_thinking"] is True, "nothing to refuse, so the model's default"
+    assert body["messages"][-1]["content"].endswith(structured.JSON_HINT)
+    result = ip.user_ns["_glm"]
+    assert result.data["messages"] == 1 and result.thinking
+    assert "thinking is off" not in out
+
+
 def test_a_prompt_that_mentions_json_is_sent_as_written(ip, glm_server, capsys):
     glm_server.queue(Reply(answer='{"a": 1}'))
-    cell(ip, capsys, "%%glm --json\nGive me a json object with a=1.")
+    cell(ip, capsys, "%%glm -m glm-4.7 --json\nGive me a json object with a=1.")
     assert sent(glm_server)["messages"] == [
         {"role": "user", "content": "Give me a json object with a=1."}
     ]
@@ -78,17 +93,17 @@ def test_json_mode_turns_thinking_off_and_says_so_once_a_session(
     ip, glm_server, capsys, monkeypatch
 ):
     monkeypatch.setattr(structured, "_NOTED", set())  # a new session
-    out, _ = cell(ip, capsys, "%%glm --json\nA JSON list of two fruits, please.")
+    out, _ = cell(ip, capsys, "%%glm -m glm-4.7 --json\nA JSON list of two fruits, please.")
     assert sent(glm_server)["enable_thinking"] is False
     assert "thinking is off for this call" in out and "--thinking" in out
     assert ip.user_ns["_glm"].thinking == ""
-    again, _ = cell(ip, capsys, "%%glm --json\nA JSON list of two vegetables, please.")
+    again, _ = cell(ip, capsys, "%%glm -m glm-4.7 --json\nA JSON list of two vegetables, please.")
     assert sent(glm_server)["enable_thinking"] is False
     assert "thinking is off" not in again, "saved cells do not repeat the note"
 
 
 def test_explicit_thinking_is_sent_as_asked_and_the_refusal_shown(ip, glm_server, capsys):
-    out, err = cell(ip, capsys, "%%glm --json --thinking\nA JSON list of two fruits.")
+    out, err = cell(ip, capsys, "%%glm -m glm-4.7 --json --thinking\nA JSON list of two fruits.")
     assert sent(glm_server)["enable_thinking"] is True
     assert "thinking is off" not in out
     result = ip.user_ns["_glm"]
@@ -139,7 +154,7 @@ def test_json_is_found_in_the_shapes_models_write(text, value):
 
 def test_the_python_api_takes_the_same_options(glm_env):
     glm_env.queue(Reply(answer='{"name": "Hangzhou", "population": 12000000}'))
-    result = glm_magic.complete("Which city?", schema=City)
+    result = glm_magic.complete("Which city?", schema=City, model="glm-4.7")
     assert result.data == City(name="Hangzhou", population=12_000_000)
     assert glm_env.last_request.body["enable_thinking"] is False
     result = glm_magic.complete("A JSON object, please.", json=True)
@@ -170,7 +185,7 @@ def test_a_batch_groups_bad_json_and_schema_mismatches_by_their_own_codes(glm_en
 
 def test_a_pydantic_schema_goes_into_the_prompt_and_validates(ip, ns, glm_server, capsys):
     glm_server.queue(Reply(answer='{"name": "Hangzhou", "population": 12000000}'))
-    cell(ip, capsys, "%%glm --schema City -o r_city\nThe biggest city in Zhejiang?")
+    cell(ip, capsys, "%%glm -m glm-4.7 --schema City -o r_city\nThe biggest city in Zhejiang?")
     body = sent(glm_server)
     assert body["response_format"] == {"type": "json_object"}
     prompt = body["messages"][-1]["content"]

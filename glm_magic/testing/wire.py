@@ -445,7 +445,9 @@ def default_texts(body: dict[str, Any]) -> tuple[str, str]:
     The thinking quotes the last user message (first 200 characters); the
     answer quotes all of it and says how many messages arrived, so conversation
     tests can see their history reach the server. When ``response_format`` asks
-    for JSON the answer is ``{"echo": <first 50 chars>, "messages": <count>}``.
+    for JSON, or the last user message asks for a "JSON object" (as a model
+    without JSON mode is asked), the answer is ``{"echo": <first 50 chars>,
+    "messages": <count>}``.
     When the request ends with ``tool`` results the answer quotes them
     (``Tool results: name -> <first 200 chars>``); when the default reply calls
     a tool instead (see :func:`default_tool_call`) the answer is empty.
@@ -460,7 +462,8 @@ def default_texts(body: dict[str, Any]) -> tuple[str, str]:
     if call:
         return thinking, ""
     fmt = body.get("response_format")
-    if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
+    json_format = isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
+    if json_format or "json object" in last.lower():
         return thinking, encode({"echo": last[:50], "messages": count})
     results = _tool_results(messages)
     if results:
