@@ -10,6 +10,7 @@ substring match.
 from __future__ import annotations
 
 import html
+import json
 import time
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,8 @@ from .wording import text_table
 FIELDS = (
     "id", "time", "notebook", "cell", "provider", "model", "prompt", "answer", "thinking",
     "prompt_tokens", "completion_tokens", "reasoning_tokens", "total_tokens", "cost",
-    "currency", "finish_reason", "error_code", "cached", "total_time", "chat", "batch", "item",
+    "currency", "finish_reason", "error_code", "error", "cached", "total_time", "options",
+    "chat", "batch", "item",
 )  # fmt: skip
 PREVIEW = 60
 
@@ -115,7 +117,7 @@ def log(n: int = 20, search: str | None = None) -> LogRecords:
 
 
 def _query(store: Any, n: int, search: str | None) -> list[Any]:
-    columns = ", ".join(f"runs.{f}" for f in FIELDS) + ", runs.error"
+    columns = ", ".join(f"runs.{f}" for f in FIELDS)
     if search is None:
         return store.rows(f"SELECT {columns} FROM runs ORDER BY runs.id DESC LIMIT ?", (n,))
     store.rows("SELECT 1")  # opens the file, so ``store.fts`` is known
@@ -138,6 +140,7 @@ def _record(row: Any) -> dict[str, Any]:
     record = {name: row[name] for name in FIELDS}
     record["time"] = datetime.fromtimestamp(row["time"])
     record["cached"] = bool(row["cached"])
+    record["options"] = json.loads(row["options"] or "{}")
     return record
 
 

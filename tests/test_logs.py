@@ -21,6 +21,7 @@ def test_the_last_runs_newest_first_as_records_a_dataframe_takes(ip, glm_server,
     frame = pd.DataFrame(records)
     assert list(frame["model"]) == ["glm-4.5", "glm-4.5"]
     assert {"time", "answer", "thinking", "cost", "currency", "total_tokens"} <= set(frame.columns)
+    assert records[0]["options"] == {"model": "glm-4.5"}
 
 
 def test_search_finds_words_in_prompts_and_answers(ip, glm_server, store_home):
