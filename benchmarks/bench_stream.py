@@ -11,7 +11,12 @@ is a ratio or a delay taken in the same run as its yardstick:
   iopub thread's work counts) around the cell, ``%%glm`` against a bare SDK
   loop, alternated and compared pair by pair;
 * freshness pairs the wall-clock time the server wrote each chunk with the
-  date of the first stream message that carries its last character.
+  date of the first message that puts its last character on screen.
+
+``%%glm`` shows the thinking as stream messages and the answer as Markdown:
+finished blocks as ``display_data``, the open block as the ``outputs`` of an
+``Output`` widget (:mod:`glm_magic.views.markdown`). :func:`shown` follows
+both, so every figure counts what the user sees, whichever way it travels.
 """
 
 from __future__ import annotations
@@ -46,10 +51,15 @@ REPEATS = {False: 9, True: 1}
 GLM_CELL = f"%%glm\n{PROMPT}"
 BARE_CELL = f"_bench_bare = baselines.bare_loop({PROMPT!r})"
 BASELINES = {
-    "widget value set per token": (f"baselines.naive_widgets({PROMPT!r})", "comm_msg"),
-    "update_display per token": (f"baselines.display_updates({PROMPT!r})", "update_display_data"),
+    "widget value set per token": (f"baselines.naive_widgets({PROMPT!r})", ("comm_msg",)),
+    "update_display per token": (
+        f"baselines.display_updates({PROMPT!r})",
+        ("update_display_data",),
+    ),
 }
 NOT_SHOWN = frozenset({"status", "execute_input"})
+#: What carries %%glm's text: see :func:`shown`.
+GLM_TEXT = ("stream", "display_data", "comm_msg")
 
 
 @dataclass
@@ -110,7 +120,7 @@ def freshness(kernel: KernelSession, server: FakeDashScope, stream: Stream, runs
         server.queue(stream.reply())
         run = checked(kernel, GLM_CELL)
         measured.timelines.append(timeline(server.sends, run, stream))
-        measured.rates.append(streaming_rate(run, "stream"))
+        measured.rates.append(streaming_rate(run, GLM_TEXT))
     server.reset()
     return measured
 
@@ -132,7 +142,7 @@ class Traffic:
     megabytes: float
 
 
-def traffic(run: CellRun, stream: Stream, kind: str, cpu: float) -> Traffic:
+def traffic(run: CellRun, stream: Stream, kind: tuple[str, ...], cpu: float) -> Traffic:
     return Traffic(
         ratio=run.total_bytes / len(stream.text.encode()),
         rate=streaming_rate(run, kind),
@@ -156,15 +166,13 @@ def glm_against_bare(
             if code == BARE_CELL:
                 bare.append(cpu)
                 continue
-            if run.text() != stream.text:
-                msg = "%%glm did not show exactly the streamed text (a missing final flush?)"
-                raise AssertionError(msg)
-            ours.append(traffic(run, stream, "stream", cpu))
+            check_shown(run, stream)
+            ours.append(traffic(run, stream, GLM_TEXT, cpu))
     return ours, bare
 
 
 def baseline(
-    kernel: KernelSession, server: FakeDashScope, stream: Stream, code: str, kind: str
+    kernel: KernelSession, server: FakeDashScope, stream: Stream, code: str, kind: tuple[str, ...]
 ) -> Traffic:
     """One run is enough: a per-token baseline's traffic does not depend on timing."""
     server.queue(stream.reply())
@@ -172,9 +180,10 @@ def baseline(
     return traffic(run, stream, kind, cpu)
 
 
-def streaming_rate(run: CellRun, kind: str) -> int:
+def streaming_rate(run: CellRun, kind: tuple[str, ...]) -> int:
     """Peak front-end messages in any 1 s window between the first and last text update."""
-    text_times = [m.sent for m in run.of(kind)]
+    ours = kind == GLM_TEXT
+    text_times = [t for t, _ in shown(run)] if ours else [m.sent for m in run.of(*kind)]
     first, last = min(text_times), max(text_times)
     times = [m.sent for m in run.messages if m.msg_type not in NOT_SHOWN]
     return peak_rate([t for t in times if first <= t <= last])
@@ -183,8 +192,7 @@ def streaming_rate(run: CellRun, kind: str) -> int:
 def timeline(sends: list, run: CellRun, stream: Stream) -> Timeline:
     """Each chunk's delay: from the server writing it to the kernel sending the stream
     message that completes it. Both clocks are this machine's wall clock."""
-    if run.text() != stream.text:
-        raise AssertionError("%%glm did not show exactly the streamed text")
+    check_shown(run, stream)
     line = Timeline()
     total = 0
     for sent_at, chunk in sends:
@@ -195,16 +203,45 @@ def timeline(sends: list, run: CellRun, stream: Stream) -> Timeline:
             if piece:
                 total += len(piece)
                 line.sent.append((sent_at, total))
-    total = 0
-    for message in run.of("stream"):
-        total += len(message.content["text"])
-        line.shown.append((message.sent, total))
+    line.shown = shown(run)
     j = 0
     for sent_at, end in line.sent:
         while line.shown[j][1] < end:
             j += 1
         line.delays.append(line.shown[j][0] - sent_at)
     return line
+
+
+def check_shown(run: CellRun, stream: Stream) -> None:
+    """The final flush happened: the panes showed exactly the streamed text."""
+    if run.text() != stream.thinking or run.markdown() != stream.answer:
+        msg = "%%glm did not show exactly the streamed text (a missing final flush?)"
+        raise AssertionError(msg)
+
+
+def shown(run: CellRun) -> list[tuple[float, int]]:
+    """For each message that shows text, when it was sent and how many characters of
+    the reply (thinking, then answer) are on screen after it.
+
+    Thinking arrives as stream messages; answer blocks as ``display_data`` appended
+    for good, and the open block as an ``Output`` widget's ``outputs``, which a
+    redraw replaces (and an append makes stale, until the redraw that follows it).
+    """
+    points: list[tuple[float, int]] = []
+    streamed = appended = open_block = 0
+    for m in run.messages:
+        if m.msg_type == "stream":
+            streamed += len(m.content["text"])
+        elif m.msg_type == "display_data" and "text/markdown" in m.content["data"]:
+            appended += len(m.content["data"]["text/markdown"])
+            open_block = 0
+        elif m.msg_type == "comm_msg" and "outputs" in m.content["data"].get("state", {}):
+            outputs = m.content["data"]["state"]["outputs"]
+            open_block = sum(len(o["data"].get("text/markdown", "")) for o in outputs)
+        else:
+            continue
+        points.append((m.sent, streamed + appended + open_block))
+    return points
 
 
 def report(

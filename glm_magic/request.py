@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +20,9 @@ from .errors import GLMUsageError
 from .options import SPEC, Options, check_ranges
 from .providers import Provider
 from .structured import check, instruct, wants_json
+from .tokens import CJK
 from .tools import Toolbox
 
-CJK = re.compile(
-    "[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
-    "\uf900-\ufaff\uff00-\uffef\U00020000-\U0002ffff]"
-)
 MESSAGE_OVERHEAD = 4
 
 

@@ -5,7 +5,8 @@ DashScope; Chromium (Debian's, driven by Playwright) runs the cells and looks
 at the page the way a user would: the live view (status line, Thinking pane,
 Answer pane) while the reply streams, the static rendering once it ends, and
 the same rendering after saving and reloading, with no "Error displaying
-widget" anywhere. Screenshots go to the test's tmp_path.
+widget" anywhere. Screenshots go to the test's tmp_path, or to the folder
+``GLM_MAGIC_SCREENSHOTS`` names (``docs`` keeps the README's pictures current).
 
 Needs Debian's chromium (``apt-get install chromium``) plus the ``jupyterlab``
 and ``playwright`` packages of the ``test`` extra; skipped without them.
@@ -195,11 +196,13 @@ def test_a_user_watches_thinking_then_answer_stream_and_keeps_the_result(
     status = view.locator(".widget-html").first
     title = view.locator(".jupyter-widget-Collapse-header")
     thinking = view.locator(".jupyter-widget-Collapse-contents")
-    answer = view.locator(":scope > .widget-output")
+    answer = view.locator(":scope > .widget-output").last
 
     # The thinking streams first, into its own pane, under a "Thinking" title.
     expect(thinking).to_contain_text("step0", timeout=SLOW)
-    assert answer.inner_text().strip() == "", "the answer pane stays empty while GLM thinks"
+    assert view.locator(":scope > .widget-output").all_inner_texts() == ["", ""], (
+        "the answer panes stay empty while GLM thinks"
+    )
     expect(title).to_have_text("Thinking")
     expect(status).to_contain_text("glm-5")
     expect(status).to_contain_text("thinking")
@@ -314,3 +317,103 @@ def test_the_toolbar_stop_during_run_all_stops_the_queue(lab, page, glm_server):
     batch = page.locator(".jp-Notebook .jp-CodeCell").nth(2)
     expect(batch.locator(".jp-InputPrompt")).to_have_text("[ ]:")
     assert len(glm_server.requests) == 1, "the 300-call batch never started"
+
+
+# -- Markdown while it streams ------------------------------------------------------------
+
+TABLE_ROWS = [(f"City {i}", f"{i * 37 % 101}") for i in range(12)]
+TABLE_ANSWER = (
+    "Sales by **city**, as asked:\n\n| city | sales |\n|---|---:|\n"
+    + "".join(f"| {city} | {sales} |\n" for city, sales in TABLE_ROWS)
+    + "\nCity 11 leads; `City 0` sold nothing.\n\n- fast growth\n- slow decline\n"
+)
+# About 60 chunks of 5 characters, 60 ms apart: the table grows for about 3 s.
+TABLE_REPLY = Reply(
+    thinking="Lining up the cities by sales. " * 6,
+    answer=TABLE_ANSWER,
+    chunk_chars=5,
+    delay=0.06,
+)
+LOOK = ("fontFamily", "fontSize", "lineHeight", "color", "paddingLeft", "borderBottomWidth")
+
+
+def screenshots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("GLM_MAGIC_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def styles(locator) -> list[dict[str, str]]:
+    """The computed styles that decide how text looks, for each element found."""
+    return locator.evaluate_all(
+        "(els, names) => els.map(el => { const s = getComputedStyle(el);"
+        " return Object.fromEntries(names.map(n => [n, s[n]])); })",
+        list(LOOK),
+    )
+
+
+def switch_theme(page, name: str) -> None:
+    page.locator(".lm-MenuBar-item", has_text="Settings").click()
+    page.locator(".lm-Menu-item", has_text="Theme").first.hover()
+    page.get_by_role("menuitem", name=name, exact=True).click()
+    light = "true" if "Light" in name else "false"
+    expect(page.locator(f"body[data-jp-theme-light='{light}']")).to_have_count(1, timeout=SLOW)
+
+
+def run_table_cell(page, cell, folder: Path, theme: str) -> None:
+    """Run the cell; while the table streams it is a rendered table; then compare."""
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    view = cell.locator(".widget-vbox")
+    answer = view.locator(":scope > .widget-output")
+    table = answer.locator("table")
+
+    # The table is a table while it grows: rows appear in it as they arrive.
+    expect(table.locator("td").first).to_be_visible(timeout=SLOW)
+    rows_then = table.locator("tbody tr").count()
+    expect(view.locator(".widget-html")).to_contain_text("answering")
+    time.sleep(0.6)
+    rows_now = table.locator("tbody tr").count()
+    assert 0 < rows_then < rows_now < len(TABLE_ROWS), (rows_then, rows_now)
+    assert "|---" not in " ".join(answer.all_inner_texts()), "no raw Markdown pipes"
+    cell.screenshot(path=folder / f"live-{theme}.png")
+    live_text = styles(answer.locator("p").first)
+    live_cells = styles(table.locator("td").first)
+
+    # The final rendering replaces the view and looks the same: nothing jumps.
+    expect(cell.locator(".jupyter-widgets")).to_have_count(0, timeout=SLOW)
+    final = cell.locator(".jp-RenderedMarkdown")
+    expect(final.locator("tbody tr")).to_have_count(len(TABLE_ROWS))
+    assert styles(final.locator("p").first) == live_text
+    assert styles(final.locator("td").first) == live_cells
+    final.locator("details > summary").click()
+    expect(final.locator("details blockquote")).to_contain_text("Lining up")
+    cell.screenshot(path=folder / f"final-{theme}.png")
+
+
+def test_a_markdown_table_is_rendered_while_it_streams_in_light_and_dark_themes(
+    lab, page, glm_server, tmp_path
+):
+    url, root = lab
+    write_notebook(root / "table.ipynb", "%load_ext glm_magic", "%%glm\nSales by city?")
+    open_notebook(page, url, "table.ipynb")
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    cells.first.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    expect(cells.first.locator(".jp-InputPrompt")).to_have_text("[1]:", timeout=SLOW)
+    folder = screenshots(tmp_path)
+
+    glm_server.queue(TABLE_REPLY)
+    run_table_cell(page, cells.nth(1), folder, "light")
+
+    switch_theme(page, "JupyterLab Dark")
+    try:
+        glm_server.queue(TABLE_REPLY)
+        run_table_cell(page, cells.nth(1), folder, "dark")
+        quote = cells.nth(1).locator("details blockquote")
+        text, background = quote.evaluate(
+            "el => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor]"
+        )
+        assert text != background, "the thinking is readable in the dark theme"
+    finally:
+        switch_theme(page, "JupyterLab Light")

@@ -641,12 +641,12 @@ def test_the_widget_view_shows_each_call_and_the_saved_markdown_keeps_it(glm_ser
         cell_run = kernel.execute("%%glm --tools area\nArea of 3 by 4?")
         assert cell_run.ok
         models = [m.content["data"]["state"]["_model_name"] for m in cell_run.of("comm_open")]
-        assert models.count("OutputModel") == 3, "thinking, tool calls and answer panes"
+        assert models.count("OutputModel") == 4, "thinking, tool calls and two answer panes"
         text = cell_run.text()
         assert "Tool call: area(width=3, height=4) -> 12.0 (" in text
-        call = text.index("Tool call: area")
-        assert text.index("Need the area.") < call < text.index("The area is")
+        assert text.index("Need the area.") < text.index("Tool call: area")
         assert "measuring" in text
+        assert cell_run.markdown() == "The area is 12."
         final = cell_run.of("update_display_data")[-1].content["data"]
         assert "Tool call: <code>area(width=3, height=4) -&gt; 12.0 (" in final["text/markdown"]
         assert "Tool call: area(width=3, height=4) -> 12.0 (" in final["text/plain"]

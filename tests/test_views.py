@@ -38,3 +38,26 @@ def test_the_answer_never_overtakes_pending_thinking():
     assert pacer.add("answer", "C") == ("thinking", "b")
     assert pacer.take() == ("answer", "C")
     assert pacer.take() is None
+
+
+def test_the_live_token_count_is_estimated_from_text_then_the_providers(ip):
+    from glm_magic.events import AnswerDelta, Ended, ThinkingDelta, Usage, UsageReport
+    from glm_magic.result import Collector
+    from glm_magic.views.live import WidgetView
+
+    view = WidgetView("glm-4.6", interval=0.0)
+    thinking, answer = "Let me see. " * 60, "The answer is a long one. " * 40
+    # Chunks of a few characters: counting chunks said 342 where the provider said 533.
+    for piece in [thinking[i : i + 4] for i in range(0, len(thinking), 4)]:
+        view.on_event(ThinkingDelta(piece))
+    for piece in [answer[i : i + 4] for i in range(0, len(answer), 4)]:
+        view.on_event(AnswerDelta(piece))
+    view.on_event(Ended("stop", True))
+    view._refresh(time.monotonic())
+    provider = (len(thinking) + len(answer) + 3) // 4
+    estimate = int(view.status.value.split("~")[1].split()[0].replace(",", ""))
+    assert abs(estimate - provider) <= provider * 0.05, (estimate, provider)
+    view.on_event(UsageReport(Usage(completion_tokens=provider)))
+    view._refresh(time.monotonic())
+    assert f" {provider:,} tokens" in view.status.value and "~" not in view.status.value
+    view.finish(Collector("glm-4.6").result())

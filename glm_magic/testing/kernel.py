@@ -59,6 +59,25 @@ class CellRun:
             best = max(best, end - start + 1)
         return best
 
+    def markdown(self) -> str:
+        """The Markdown a live view showed: what ``display_data`` messages appended,
+        then what each ``Output`` widget was last set to (``outputs`` in a ``comm_msg``).
+
+        The final static rendering (``update_display_data``) is not part of it.
+        """
+        appended: list[str] = []
+        latest: dict[str, str] = {}
+        for m in self.messages:
+            if m.msg_type == "display_data":
+                appended.append(m.content["data"].get("text/markdown", ""))
+            elif m.msg_type == "comm_msg":
+                outputs = m.content["data"].get("state", {}).get("outputs")
+                if outputs is not None:
+                    latest[m.content["comm_id"]] = "".join(
+                        o.get("data", {}).get("text/markdown", "") for o in outputs
+                    )
+        return "".join(appended) + "".join(latest.values())
+
     def text(self, name: str = "stdout") -> str:
         return "".join(m.content["text"] for m in self.of("stream") if m.content["name"] == name)
 

@@ -69,6 +69,15 @@ class Coalescer:
             return self.take(now)
         return None
 
+    def spent(self, messages: int) -> None:
+        """A write that cost ``messages`` front-end messages counts as that many writes.
+
+        The Markdown answer pane may send a finished block and a redraw at
+        once; holding the next write back keeps the message rate in bounds.
+        """
+        if messages > 1:
+            self.last_write += self.interval * (messages - 1)
+
     def take(self, now: float | None = None) -> tuple[str, str] | None:
         """Everything pending, as (pane, text); None when there is nothing."""
         if not self.pending or self.pane is None:

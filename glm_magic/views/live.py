@@ -1,12 +1,20 @@
 """The ipywidgets view: status line, collapsible Thinking pane, tool calls, Answer pane.
 
-Text reaches the panes as stdout deltas written while an ``Output`` widget is
-capturing: the front end appends each stream message to the pane, so every
-character crosses the wire once. Setting a widget's ``value`` to the growing
-text would resend all of it on every update (quadratic traffic). The capture
-is entered and left by hand rather than with ``with``, because
+Thinking and tool calls reach their panes as stdout deltas written while an
+``Output`` widget is capturing: the front end appends each stream message to
+the pane, so every character crosses the wire once. Setting a widget's
+``value`` to the growing text would resend all of it on every update
+(quadratic traffic). The answer is Markdown, rendered while it streams by the
+same renderer as the final rendering (:mod:`glm_magic.views.markdown`: each
+finished block is sent once, only the open one is redrawn). The capture is
+entered and left by hand rather than with ``with``, because
 ``Output.__exit__`` swallows exceptions under IPython and an interrupt must
 reach the runner.
+
+The thinking pane is the Accordion's content, framed in the theme's own
+border colours, so it stays apart from the answer in light and dark themes.
+The status line counts tokens estimated from the text until the provider's
+count arrives, so the live count agrees with the final one.
 
 When the reply ends, the display is replaced by the static rendering and the
 widgets are closed, so the saved notebook holds Markdown, not widget models.
@@ -33,7 +41,9 @@ from ..events import (
     UsageReport,
 )
 from ..render import bundle, call_text, status_bundle
+from ..tokens import TokenGuess
 from . import Coalescer
+from .markdown import AnswerPane
 from .stop import stop_widget
 
 if TYPE_CHECKING:
@@ -53,7 +63,7 @@ class WidgetView:
         self.coalescer = Coalescer(interval)
         self.started = time.monotonic()
         self.phase = "connecting"
-        self.pieces = 0
+        self.guess = TokenGuess()
         self.tokens: int | None = None
         self.earlier_tokens = 0
         self.last_status = 0.0
@@ -64,7 +74,7 @@ class WidgetView:
         # widget model costs a comm_open and a comm_close on the wire.
         self.layout = w.Layout()
         self.status = w.HTML(self._status_html(), layout=self.layout)
-        self.answer = w.Output(layout=self.layout)
+        self.answer = AnswerPane(self.layout)
         self.thinking: Any = None
         self.thinking_box: Any = None
         self.tools: Any = None
@@ -72,7 +82,7 @@ class WidgetView:
         self.header = (
             w.HBox([self.status, self.stop], layout=self.layout) if self.stop else self.status
         )
-        self.box = w.VBox([self.header, self.answer], layout=self.layout)
+        self.box = w.VBox([self.header, *self.answer.widgets], layout=self.layout)
         self.capturing: Any = None
         self.handle = display(self.box, display_id=True)
         self.done = threading.Event()
@@ -88,19 +98,19 @@ class WidgetView:
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, ThinkingDelta):
-            self.pieces += 1
             if self.phase != "thinking":
                 self._phase("thinking")
             self._write(self.coalescer.add("thinking", event.text))
         elif isinstance(event, AnswerDelta):
-            self.pieces += 1
             if self.phase != "answering":
                 self._phase("answering")
             self._write(self.coalescer.add("answer", event.text))
         elif isinstance(event, UsageReport):
             self.tokens = self.earlier_tokens + event.usage.completion_tokens
         elif isinstance(event, Started):
-            self.earlier_tokens = self.tokens or 0
+            self.earlier_tokens = self._tokens()[0]
+            self.tokens = None
+            self.guess = TokenGuess()
             self._phase("waiting for the first token")
         elif isinstance(event, ToolCallDelta):
             if event.name:
@@ -108,6 +118,9 @@ class WidgetView:
         elif isinstance(event, ToolCallStarted):
             # The tool runs with nothing capturing, so its own prints go to the cell.
             self._write(self.coalescer.take())
+            if self.answer.blocks.open:
+                self._capture(self.answer.done)
+                self.coalescer.spent(self.answer.write("", final=True))
             self._release()
             self._phase(f"running {event.name}")
         elif isinstance(event, ToolCallDone):
@@ -127,22 +140,29 @@ class WidgetView:
             self.resumed.discard(pane)
             text = "\n\n" + text
         self.used.add(pane)
-        target = self._pane(pane)
+        if pane != "tools":
+            self.guess.add(text)
+        self._capture(self._pane(pane))
+        if pane == "answer":
+            self.coalescer.spent(self.answer.write(text))
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        now = time.monotonic()
+        if now - self.last_status >= STATUS_INTERVAL:
+            self._refresh(now)
+
+    def _capture(self, target: Any) -> None:
         if self.capturing is not target:
             self._release()
             target.__enter__()
             self.capturing = target
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        now = time.monotonic()
-        if now - self.last_status >= STATUS_INTERVAL:
-            self._refresh(now)
 
     def _pane(self, name: str) -> Any:
         """The Output widget for ``name``, made on first use: a reply without thinking
         or tools costs no widget for them."""
         if name == "answer":
-            return self.answer
+            return self.answer.done
         import ipywidgets as w
 
         if name == "thinking" and self.thinking is None:
@@ -157,7 +177,7 @@ class WidgetView:
             self.tools = w.Output(layout=self.layout)
         else:
             return self.thinking if name == "thinking" else self.tools
-        order = (self.header, self.thinking_box, self.tools, self.answer)
+        order = (self.header, self.thinking_box, self.tools, *self.answer.widgets)
         self.box.children = tuple(part for part in order if part is not None)
         return self.thinking if name == "thinking" else self.tools
 
@@ -174,11 +194,17 @@ class WidgetView:
         self.last_status = now
         self.status.value = self._status_html(now)
 
+    def _tokens(self) -> tuple[int, bool]:
+        """Output tokens so far and whether that is the provider's count (else a guess)."""
+        if self.tokens is not None:
+            return self.tokens, True
+        return self.earlier_tokens + self.guess.tokens, False
+
     def _status_html(self, now: float | None = None) -> str:
         elapsed = (now or time.monotonic()) - self.started
-        tokens = self.tokens if self.tokens is not None else self.pieces
+        tokens, exact = self._tokens()
         rate = f" · {tokens / elapsed:,.0f} tok/s" if elapsed > 0 and tokens else ""
-        approx = "" if self.tokens is not None else "~"
+        approx = "" if exact else "~"
         return (
             f"<code>{html.escape(self.model)}</code> · <b>{html.escape(self.phase)}</b>"
             f" · {elapsed:.1f} s · {approx}{tokens:,} tokens{rate}"
@@ -189,10 +215,12 @@ class WidgetView:
         usage line alone, when the caller displays the result itself)."""
         self.done.set()
         self._write(self.coalescer.take())
+        self.answer.write("", flush=True)  # the open block as it ended, whatever it costs
         self._release()
         self.handle.update(bundle(result) if keep else status_bundle(result), raw=True)
         parts = (self.status.style, self.status, self.thinking, self.thinking_box, self.tools)
         stop = (self.stop.style, self.stop, self.header) if self.stop is not None else ()
-        for part in (*parts, *stop, self.answer, self.box, self.layout):
+        self.answer.close()
+        for part in (*parts, *stop, self.box, self.layout):
             if part is not None:
                 part.close()
