@@ -170,7 +170,8 @@ class GLMMagics(GLMSettings, Magics):
             and [getattr(a, "value", None) for a in last.args] == ["glm", line]
         )
 
-    def _run(self, text: str, args: Any, *, keep: bool = True) -> GLMResult:
+    def _run(self, text: str, args: Any, *, keep: bool = True) -> GLMResult | None:
+        """One prompt; None (and nothing sent) with --show-prompt."""
         from .cells import cell_runs
         from .chats import Chat
         from .interpolate import interpolate
@@ -188,8 +189,11 @@ class GLMMagics(GLMSettings, Magics):
             if not args.quiet:
                 for note in notes:
                     print(f"[{note}]")
-            display = "none" if args.quiet else None
             key = cell_runs.key(text, vars(args)) if args.chat else ""
+            if args.show_prompt:
+                print(self._request_text(prompt, options, settings, args, key))
+                return None
+            display = "none" if args.quiet else None
             interrupted = None
             try:
                 if args.chat:
@@ -219,9 +223,31 @@ class GLMMagics(GLMSettings, Magics):
             self.shell.set_next_input(result.code)
         return result
 
+    def _request_text(
+        self, prompt: str, options: Options, settings: Settings, args: Any, key: str
+    ) -> str:
+        """What --show-prompt prints: the request, with a conversation's earlier turns."""
+        from .chats import prepare
+        from .preview import show_prompt
+
+        history = None
+        if args.chat:
+            turn = prepare(
+                args.chat,
+                key,
+                prompt,
+                model=options.model or settings.model,
+                system=options.system,
+                last=args.last,
+                provider=settings.provider.name,
+            )
+            options.system, history = turn.system, turn.history
+        return show_prompt(prompt, options, settings, history)
+
     def _batch(self, text: str, args: Any) -> Any:
         """``--each`` / ``--resume``: one request per item; the answers in the input's shape."""
         from . import batch
+        from .preview import show_prompt
 
         ns = self.shell.user_ns
         display_mode = "none" if args.quiet else self.display
@@ -254,6 +280,12 @@ class GLMMagics(GLMSettings, Magics):
                 if args.sample is not None and not args.dry_run:
                     msg = "--sample K measures a batch before running it: add --dry-run."
                     raise GLMUsageError(msg)
+                if args.show_prompt:
+                    print(show_prompt(prompts[0], options, settings))
+                    rest = len(prompts) - 1
+                    if rest:
+                        print(f"[and {rest:,} more like it, one per item of --each {args.each}]")
+                    return None
                 if args.dry_run:
                     plan = batch.estimate(
                         prompts, options, settings, sample=args.sample, concurrency=jobs, **pacing

@@ -295,6 +295,15 @@ SPEC: tuple[Option, ...] = (
         "Send the prompt as written: no {} filling (not with --each).",
         api=False,
     ),
+    Option(
+        "show_prompt",
+        ("--show-prompt",),
+        "flag",
+        "prompt",
+        "Print the request exactly as it would be sent (URL, messages, parameters; "
+        "never the key) and send nothing.",
+        api=False,
+    ),
     # -- output
     Option(
         "json",
