@@ -262,9 +262,10 @@ def test_in_a_kernel_the_code_becomes_a_new_cell_and_json_still_parses(glm_serve
         run_json = kernel.execute("%%glm --json\nJSON please\n")
         checked = kernel.execute("assert _glm.data == {'ok': True}, _glm.data")
     assert run_code.ok
-    # Offered, not run: the only "from GLM" in the output is the answer's code.
-    streamed = "".join(m.content.get("text", "") for m in run_code.of("stream"))
-    assert streamed.count("from GLM") == 1 and "print('from GLM')" in streamed
+    # Offered, not run: "from GLM" is in the answer's code only, never printed.
+    assert "from GLM" not in run_code.text()
+    assert run_code.markdown().count("from GLM") == 1
+    assert "print('from GLM')" in run_code.markdown()
     payload = run_code.reply["payload"]
     assert {"source": "set_next_input", "text": "print('from GLM')", "replace": False} in payload
     assert run_json.ok and checked.ok

@@ -103,7 +103,9 @@ class WidgetView:
             self._write(self.coalescer.add("thinking", event.text))
         elif isinstance(event, AnswerDelta):
             if self.phase != "answering":
-                self._phase("answering")
+                # Shown with the next status refresh (within STATUS_INTERVAL): the switch
+                # to the answer is already the busiest moment on the wire.
+                self.phase = "answering"
             self._write(self.coalescer.add("answer", event.text))
         elif isinstance(event, UsageReport):
             self.tokens = self.earlier_tokens + event.usage.completion_tokens
