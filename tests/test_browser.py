@@ -372,7 +372,7 @@ def run_table_cell(page, cell, folder: Path, theme: str) -> None:
     # The table is a table while it grows: rows appear in it as they arrive.
     expect(table.locator("td").first).to_be_visible(timeout=SLOW)
     rows_then = table.locator("tbody tr").count()
-    expect(view.locator(".widget-html")).to_contain_text("answering")
+    expect(view.locator(".widget-html").first).to_contain_text("answering")
     time.sleep(0.6)
     rows_now = table.locator("tbody tr").count()
     assert 0 < rows_then < rows_now < len(TABLE_ROWS), (rows_then, rows_now)

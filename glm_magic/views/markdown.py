@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 #: An open block up to this size is redrawn at every update, like streamed text would be.
-FREE = 2048
+FREE = 1024
 #: Past FREE, each new character pays for this many characters of redraw.
 CREDIT = 2
 FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
