@@ -220,7 +220,9 @@ def test_a_user_watches_thinking_then_answer_stream_and_keeps_the_result(
     time.sleep(1.0)
     page.screenshot(path=tmp_path / "1-streaming.png")
     second = answer.inner_text()
-    assert len(second) > len(first) and second.startswith(first.rstrip()), (first, second)
+    # Rendered Markdown: "**bol" shows as typed until the bold closes, so compare words.
+    assert len(second.split()) > len(first.split()), (first, second)
+    assert second.startswith("The short version: bold moves win."), second
     assert "point99" not in second, "still streaming at the second reading"
     expect(status).to_contain_text("answering")
     expect(status).to_contain_text("tokens")
