@@ -21,7 +21,7 @@ from . import journal, prices
 from .errors import GLMUsageError
 from .events import Usage
 from .interpolate import Row, interpolate
-from .pacing import Pacer, known_limits, limits_text
+from .pacing import OutputEstimate, Pacer, known_limits, limits_text
 from .request import Options, build_request, message_tokens
 from .result import GLMResult
 from .runner import model_for
@@ -334,7 +334,9 @@ class BatchPlan:
     Without a sample, input tokens are estimated from the text (see
     :func:`glm_magic.request.estimate_tokens`: a generous guess, not the
     provider's tokenizer) and output tokens are only bounded: from nothing up
-    to the longest reply the options allow. With a sample (``--sample K``),
+    to the longest reply the options allow; the time assumes the output the
+    pacer charges before it has measured any (``paced_output_per_call``, see
+    :class:`glm_magic.pacing.OutputEstimate`). With a sample (``--sample K``),
     K items were really sent: their measured tokens correct the input
     estimate and give the output per call, and their durations give the time,
     as a range from the sample's smallest to its largest. The time also
@@ -357,6 +359,8 @@ class BatchPlan:
     sample_estimate: int = 0
     base_url: str = ""
     price_overrides: Mapping[str, Any] = field(default_factory=dict)
+    #: The output per call the pacer charges until replies are measured.
+    paced_output_per_call: int = 0
 
     @property
     def max_total(self) -> int | None:
@@ -446,7 +450,8 @@ class BatchPlan:
             else:
                 lines.append(
                     "Output: unknown until answered; "
-                    f"at most {self.max_output_per_call:,} per call."
+                    f"at most {self.max_output_per_call:,} per call, "
+                    f"paced at about {self.paced_output_per_call:,} until replies are measured."
                 )
         total = (
             _between(source + (low or 0), source + high)
@@ -476,7 +481,7 @@ class BatchPlan:
             if duration(slow) != spread:
                 spread += f" to {duration(slow)}"
             return f"Time: {spread} at {allowed}{origin}, -j {self.concurrency} (bound by {bound})."
-        fast, bound = self.seconds(source, 0.0)
+        fast, bound = self.seconds(source + self.calls * self.paced_output_per_call, 0.0)
         if fast <= 0:
             return f"Time: unknown without a sample ({allowed})."
         return f"Time: at least {duration(fast)} at {allowed}{origin} (bound by {bound})."
@@ -511,11 +516,12 @@ def plan(
     provider = settings.provider if settings else None
     requests = [build_request(prompt, model, options, provider=provider) for prompt in prompts]
     pace = pace or Limits(None, None, "")
+    max_reply = requests[0].max_reply if requests else options.max_tokens
     return BatchPlan(
         len(prompts),
         model,
         sum(message_tokens(r.messages) for r in requests),
-        requests[0].max_reply if requests else options.max_tokens,
+        max_reply,
         concurrency=concurrency,
         rpm=pace.rpm,
         tpm=pace.tpm,
@@ -523,6 +529,7 @@ def plan(
         max_calls=max_calls,
         base_url=settings.base_url if settings else "",
         price_overrides=settings.prices if settings else {},
+        paced_output_per_call=OutputEstimate().per_call(max_reply),
     )
 
 

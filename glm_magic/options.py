@@ -454,7 +454,8 @@ SPEC: tuple[Option, ...] = (
         "whole",
         "batch",
         "Stay under N tokens a minute: each request counts its prompt's estimate plus the "
-        "longest reply allowed, and gets back what its reply did not use. Default: "
+        "output the batch's finished replies averaged (1,000 before any, never more than "
+        "the longest reply allowed), settled with its real usage. Default: "
         "%config GLMMagics.tpm, else the provider's published limit, else none.",
         metavar="N",
         low=Bound(1),
@@ -777,8 +778,8 @@ SETTINGS: tuple[Setting, ...] = (
         "tpm",
         "whole",
         0,
-        "Batch: at most this many tokens a minute (prompt estimate plus the longest reply, "
-        "given back when the reply is shorter). 0: the provider's published limit, if known.",
+        "Batch: at most this many tokens a minute (prompt estimate plus the average output "
+        "measured, settled with real usage). 0: the provider's published limit, if known.",
         low=Bound(0),
     ),
     Setting(

@@ -7,9 +7,14 @@ even though the minute's total is fine. :class:`Pacer` therefore spaces
 requests evenly: each request is given the next free moment under every known
 bound (a GCRA, the "virtual scheduling" form of a token bucket), and the
 worker thread sleeps until then. Tokens are charged when a request is sent,
-at the most it can cost (the prompt's estimate plus the longest reply the
-options allow), and the difference is given back when the reply's usage is
-known, so the pace follows real consumption without ever running ahead of it.
+at what it will likely cost (:class:`OutputEstimate`: the prompt's estimate
+plus the reply the batch's finished items measured, a prior before any has),
+and the difference is settled when the reply's usage is known, so the pace
+follows real consumption. Charging the longest reply allowed instead (tens of
+thousands of tokens for a thinking model) would hold a batch to a fraction of
+its TPM; a reply longer than charged leaves the bucket in debt, which the next
+requests wait out. A request dearer than the whole bucket still goes when the
+bucket has room: it never waits for a moment that cannot come.
 
 A 429 still slows the pace down (halving it, at most once per wave of
 requests; successes bring it back), and rate-limit headers are honoured:
@@ -53,6 +58,41 @@ RECOVERY = 0.02
 MAX_PAUSE = 60.0
 #: The window (seconds) over which the progress view measures the pace.
 WINDOW = 10.0
+#: The tokens a request may go ahead by, in seconds of TPM: half the one second's worth
+#: the provider allows (TPS = TPM/60), so a request never reaches an empty bucket.
+TOKEN_BURST = 0.5
+#: The output tokens one reply is assumed to take until the batch has measured some: a
+#: typical reasoning reply (a few hundred thinking tokens and an answer), not the longest
+#: one allowed; bounded by that longest (``--max-tokens`` bounds the answer).
+PRIOR_OUTPUT = 1_000
+
+
+class OutputEstimate:
+    """The output tokens a batch charges each request for: measured, else a prior.
+
+    The mean output of the batch's finished replies (once one has finished),
+    else :data:`PRIOR_OUTPUT`; never more than the longest reply the options
+    allow. The pacer and ``--dry-run`` both use it, so the time a dry run
+    gives is the time the pacer keeps. Thread-safe.
+    """
+
+    def __init__(self, prior: int = PRIOR_OUTPUT) -> None:
+        self.prior = prior
+        self._total = 0
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def per_call(self, max_reply: int | None) -> int:
+        """The output to charge a request whose reply may bill at most ``max_reply``."""
+        with self._lock:
+            guess = round(self._total / self._count) if self._count else self.prior
+        return guess if max_reply is None else min(guess, max_reply)
+
+    def learn(self, output: int) -> None:
+        """A reply finished with ``output`` output tokens (thinking included)."""
+        with self._lock:
+            self._total += output
+            self._count += 1
 
 
 @dataclass(frozen=True)
@@ -114,6 +154,8 @@ class Pace:
     tpm: float | None
     measured: float
     bound: str
+    #: The tokens the last request was charged (what a TPM bound spaces requests by).
+    per_call: int = 0
 
 
 class Pacer:
@@ -123,7 +165,9 @@ class Pacer:
     bucket is full again. A request may go at ``max(now, tat - burst)``;
     sending it pushes ``tat`` by its cost over the rate. Requests get no
     burst (one every 60/RPM seconds, as RPS = RPM/60 asks); tokens may burst
-    one second's worth. Thread-safe; ``clock`` is for tests.
+    :data:`TOKEN_BURST` seconds' worth, and a request dearer than that goes
+    once the bucket is back to that level, leaving it in debt. Thread-safe;
+    ``clock`` is for tests.
     """
 
     def __init__(
@@ -139,6 +183,7 @@ class Pacer:
         self.epoch = 0
         self.refusals = 0
         self.bound = "concurrency"
+        self.per_call = 0
         now = clock()
         self._tat_requests = self._tat_tokens = now
         self._paused_until = now
@@ -154,14 +199,14 @@ class Pacer:
         """Book the next moment a request of ``tokens`` may go; (that moment, epoch)."""
         with self._lock:
             now = self.clock()
-            at, self.bound = now, "concurrency"
+            at, self.bound, self.per_call = now, "concurrency", tokens
             if self._paused_until > at:
                 at, self.bound = self._paused_until, "Retry-After"
             if self.rpm and self._tat_requests > at:
                 at, self.bound = self._tat_requests, "RPM"
             tps = self.tpm / 60 * self.factor if self.tpm else None
-            if tps and self._tat_tokens - 1.0 > at:
-                at, self.bound = self._tat_tokens - 1.0, "TPM"
+            if tps and self._tat_tokens - TOKEN_BURST > at:
+                at, self.bound = self._tat_tokens - TOKEN_BURST, "TPM"
             if self.rpm:
                 self._tat_requests = max(self._tat_requests, at) + 60 / (self.rpm * self.factor)
             if tps:
@@ -214,7 +259,7 @@ class Pacer:
             measured = (len(recent) - 1) / span * 60 if span > 0 else 0.0
             rpm = self.rpm * self.factor if self.rpm else None
             tpm = self.tpm * self.factor if self.tpm else None
-            return Pace(rpm, tpm, measured, self.bound)
+            return Pace(rpm, tpm, measured, self.bound, self.per_call)
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")

@@ -46,7 +46,7 @@ from . import journal, runner
 from .client import Client, get_client
 from .errors import GLMInterrupted
 from .events import AnswerDelta, Event, ThinkingDelta
-from .pacing import Pacer
+from .pacing import OutputEstimate, Pacer
 from .request import Options, build_request, message_tokens
 from .result import GLMResult
 from .settings import Settings
@@ -174,13 +174,15 @@ class _ItemGate:
             self.slot = None
 
     def done(self, result: GLMResult) -> None:
-        """Free the slot, and give back the tokens charged beyond what the reply used."""
+        """Free the slot; settle the charge with what the reply used; learn its output."""
         if self.slot is not None:
             self.run.limit.release(success=result.complete)
             self.slot = None
         used = result.usage.total_tokens
         if used or not (result.answer or result.thinking):
             self.run.pacer.refund(self.charged - used)
+        if used:
+            self.run.output.learn(result.usage.completion_tokens)
 
 
 class _Worker:
@@ -256,6 +258,7 @@ class BatchRun:
         self.all_done = threading.Event()
         self.limit = AdaptiveLimit(concurrency)
         self.pacer = pacer or Pacer(None, None)
+        self.output = OutputEstimate()
         self.lock = threading.Lock()
         self.delivered: set[int] = set()
         self.closed = False
@@ -289,7 +292,7 @@ class BatchRun:
             request = build_request(
                 prompt, self.batch.model, self.batch.options, provider=self.settings.provider
             )
-            gate.tokens = message_tokens(request.messages) + (request.max_reply or 0)
+            gate.tokens = message_tokens(request.messages) + self.output.per_call(request.max_reply)
             result = runner.run(
                 request,
                 self.settings,

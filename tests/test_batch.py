@@ -433,3 +433,13 @@ def test_stopping_a_batch_during_a_retry_wait_sends_nothing_more(glm_env):
     assert "`glm_magic.resume(batch)` runs 1 unfinished item again." in results.summary()
     time.sleep(1.6)
     assert len(glm_env.requests) == 1, "the worker woke up and sent the request again"
+
+
+def test_a_dry_run_gives_the_time_the_pacer_keeps_not_the_longest_replies(ip, glm_server):
+    plan = glm_magic.map(["q"] * 6, tpm=600, max_tokens=50, dry_run=True)
+    # The pacer charges each call its prompt (5 tokens) plus 1,000 output tokens
+    # until replies are measured: 6 x 1,005 at 600 a minute is 10 min 03 s.
+    assert plan.paced_output_per_call == 1_000
+    text = str(plan)
+    assert "at most 32,818 per call, paced at about 1,000 until replies are measured" in text
+    assert "Time: at least 10 min 03 s at 600 TPM" in text

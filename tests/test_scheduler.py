@@ -8,6 +8,8 @@ handful of items, so each test takes a second or two.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import glm_magic
@@ -135,7 +137,7 @@ def test_tokens_charged_beyond_the_reply_are_given_back():
     now = [0.0]
     pacer = Pacer(None, 60_000, clock=lambda: now[0])  # 1,000 tokens a second
     assert pacer.reserve(3_000)[0] == 0.0
-    assert pacer.reserve(1_000)[0] == pytest.approx(2.0), "the first took three seconds' worth"
+    assert pacer.reserve(1_000)[0] == pytest.approx(2.5), "the first took three seconds' worth"
     pacer.refund(3_500)
     assert pacer.reserve(1_000)[0] == pytest.approx(0.0)
 
@@ -165,3 +167,31 @@ def test_the_progress_line_shows_the_pace_and_what_bounds_it():
     assert "out tokens · ¥0.0123 ·" in progress_line(p)
     p.cost = None
     assert "out tokens · cost unknown ·" in progress_line(p)
+
+
+def test_a_tight_tpm_paces_by_the_likely_reply_not_the_longest_one(ip, glm_server):
+    # 60,000 TPM is 1,000 tokens a second. Charged the longest reply glm-5 may give
+    # (32,768 thinking + 50 answer), each request after the first would wait half a
+    # minute; charged the likely reply (1,000 tokens, then what replies measured),
+    # the six take a few seconds, and the provider enforcing that TPM refuses none.
+    limited(glm_server, tpm=60_000)
+    started = time.monotonic()
+    batch = glm_magic.map([f"q{i}" for i in range(6)], concurrency=4, tpm=60_000, max_tokens=50)
+    took = time.monotonic() - started
+    assert batch.counts()["done"] == 6 and glm_server.rate_limited == 0
+    assert took < 15, f"six short items took {took:.1f} s at 60,000 TPM"
+    assert arrivals(glm_server)[1] - arrivals(glm_server)[0] > 0.3, "still paced by TPM"
+
+
+def test_a_request_dearer_than_a_minute_still_goes_and_the_next_waits_out_the_debt():
+    now = [0.0]
+    pacer = Pacer(None, 600, clock=lambda: now[0])  # 10 tokens a second
+    assert pacer.reserve(5_000)[0] == 0.0, "dearer than the whole minute, sent at once"
+    at, _ = pacer.reserve(100)
+    assert at == pytest.approx(500 - 0.5), "the next waits out the 5,000-token debt"
+    pacer.refund(4_900)  # the reply used 100 of the 5,000 charged
+    now[0] = 15.0
+    assert pacer.reserve(100)[0] == pytest.approx(20 - 0.5), (
+        "settled: only the two requests' 200 real tokens (20 s) are owed"
+    )
+    assert pacer.pace().bound == "TPM" and pacer.pace().per_call == 100

@@ -110,9 +110,15 @@ def progress_line(p: BatchProgress) -> str:
 
 
 def pace_text(pace: Pace, limit: int) -> str:
-    """``pace 598/min (limit 600 RPM, 1,000,000 TPM) · bound by RPM``; ``limit`` is -j now."""
+    """``pace 598/min (limit 600 RPM, 1,000,000 TPM) · bound by RPM``; ``limit`` is -j now.
+
+    Bound by TPM, it also says what one request is charged, since that (not a
+    request count) is what spaces them: ``bound by TPM (about 1,050 tokens a call)``.
+    """
     allowed = limits_text(pace.rpm, pace.tpm) or "none known"
     bound = f"concurrency (-j {limit})" if pace.bound == "concurrency" else pace.bound
+    if pace.bound == "TPM" and pace.per_call:
+        bound += f" (about {pace.per_call:,} tokens a call)"
     return f"pace {pace.measured:,.0f}/min (limit {allowed}) · bound by {bound}"
 
 
