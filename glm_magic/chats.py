@@ -19,10 +19,11 @@ everything after it instead of appending a duplicate:
 - The cell id IPython gives the cell (``run_cell(cell_id=...)``; ipykernel
   passes on the ``cellId`` that JupyterLab and Notebook 7 put in the
   ``execute_request`` metadata, and VS Code the cell's document URI).
-- Otherwise (terminal IPython, nbclient/papermill, which send no cell id), the
-  cell text and its options: the same text run again is the same cell. Two
-  cells with identical text in one conversation therefore count as one cell
-  re-run; the output says so whenever a turn is replaced.
+- Otherwise (terminal IPython; nbclient 0.11 and papermill, which send no
+  metadata with ``execute_request``), each run is a cell of its own and its
+  turn is appended: two cells with the same text ("Continue.") are two turns,
+  and nothing there could tell them from one cell run twice. The output says
+  so whenever a turn is replaced.
 
 Several ``%glm -c`` calls in one cell execution are told apart by their order.
 
@@ -342,8 +343,9 @@ class Chat:
 
         ``options`` are ``complete``'s; ``system`` sets the system prompt from
         this turn on. ``last=N`` sends only the last N earlier turns. A failed
-        reply is not added (see the module docstring). In a notebook, running
-        the same cell again replaces its turn, as for ``%%glm -c``.
+        reply is not added (see the module docstring). In a notebook front end
+        that sends cell ids, running the same cell again replaces its turn, as
+        for ``%%glm -c``.
         """
         from . import options as spec
         from .api import API_ARGUMENTS, current_settings
@@ -359,7 +361,7 @@ class Chat:
             raise GLMUsageError(f"send() option last must be a whole number; got {last!r}.")
         spec.check_ranges({"last": last})
         settings = current_settings(model=opts.model, max_tool_rounds=max_tool_rounds, **connection)
-        key = cell_runs.key(prompt, {**options, "last": last})
+        key = cell_runs.key()
         return self.reply(prompt, opts, settings, key=key, last=last, display=display)
 
     def reply(

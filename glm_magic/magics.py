@@ -189,7 +189,7 @@ class GLMMagics(GLMSettings, Magics):
             if not args.quiet:
                 for note in notes:
                     print(f"[{note}]")
-            key = cell_runs.key(text, vars(args)) if args.chat else ""
+            key = cell_runs.key() if args.chat else ""
             if args.show_prompt:
                 print(self._request_text(prompt, options, settings, args, key))
                 return None

@@ -6,6 +6,7 @@ server got for each request.
 
 from __future__ import annotations
 
+import os
 import time
 
 import nbformat
@@ -27,8 +28,9 @@ def chat(ip, capsys):
     return ip
 
 
-def cell(ip, capsys, source: str) -> tuple[str, str]:
-    run(ip, source)
+def cell(ip, capsys, source: str, cell_id: str | None = None) -> tuple[str, str]:
+    """Run a cell; ``cell_id`` as a notebook front end sends it (None: terminal IPython)."""
+    ip.run_cell(source, store_history=True, cell_id=cell_id)
     return capsys.readouterr()
 
 
@@ -132,10 +134,10 @@ def test_a_chat_name_must_be_one_word(chat, glm_server, capsys):
 
 def test_rerunning_a_cell_replaces_its_turn_and_everything_after_it(chat, glm_server, capsys):
     first = "%%glm -c plan\nPlan a day in Kyoto."
-    cell(chat, capsys, first)
-    cell(chat, capsys, "%%glm -c plan\nAdd lunch.")
-    cell(chat, capsys, "%%glm -c plan\nAdd dinner.")
-    out, _ = cell(chat, capsys, first)
+    cell(chat, capsys, first, "c1")
+    cell(chat, capsys, "%%glm -c plan\nAdd lunch.", "c2")
+    cell(chat, capsys, "%%glm -c plan\nAdd dinner.", "c3")
+    out, _ = cell(chat, capsys, first, "c1")
     notice = (
         "Chat 'plan': this cell was turn 1; this reply replaces that turn and the 2 turns after it."
     )
@@ -148,9 +150,9 @@ def test_rerunning_a_cell_replaces_its_turn_and_everything_after_it(chat, glm_se
 
 def test_rerunning_the_last_cell_replaces_just_that_turn(chat, glm_server, capsys):
     glm_server.queue(Reply(answer="Fushimi Inari."), Reply(answer="Ramen."), Reply(answer="Soba."))
-    cell(chat, capsys, "%%glm -c plan\nPlan a day in Kyoto.")
-    cell(chat, capsys, "%%glm -c plan\nAdd lunch.")
-    out, _ = cell(chat, capsys, "%%glm -c plan\nAdd lunch.")
+    cell(chat, capsys, "%%glm -c plan\nPlan a day in Kyoto.", "c1")
+    cell(chat, capsys, "%%glm -c plan\nAdd lunch.", "c2")
+    out, _ = cell(chat, capsys, "%%glm -c plan\nAdd lunch.", "c2")
     assert "this cell was turn 2; this reply replaces that turn." in out
     assert sent(glm_server) == [
         user("Plan a day in Kyoto."),
@@ -162,11 +164,28 @@ def test_rerunning_the_last_cell_replaces_just_that_turn(chat, glm_server, capsy
 
 
 def test_a_rerun_is_recognised_in_cells_kept_out_of_the_history(chat, glm_server, capsys):
-    for source in ["%%glm -c h\nFirst.", "%%glm -c h\nSecond.", "%%glm -c h\nSecond."]:
-        chat.run_cell(source)
+    for source, cell_id in [("First.", "c1"), ("Second.", "c2"), ("Second.", "c2")]:
+        chat.run_cell(f"%%glm -c h\n{source}", cell_id=cell_id)
     out, _ = capsys.readouterr()
     assert "this cell was turn 2; this reply replaces that turn." in out
     assert [m["content"] for m in sent(glm_server) if m["role"] == "user"] == ["First.", "Second."]
+
+
+def test_without_cell_ids_two_cells_with_the_same_text_are_two_turns(chat, glm_server, capsys):
+    """Terminal IPython sends no cell id: "Continue." twice is the story going on, twice."""
+    glm_server.queue(Reply(answer="Once."), Reply(answer="Upon."), Reply(answer="A time."))
+    for source in ("Start.", "Continue.", "Continue."):
+        out, _ = cell(chat, capsys, f"%%glm -c story\n{source}")
+        assert "replaces" not in out
+    assert [m["content"] for m in sent(glm_server)] == [
+        "Start.",
+        "Once.",
+        "Continue.",
+        "Upon.",
+        "Continue.",
+    ]
+    out, _ = cell(chat, capsys, "%glm chats")
+    assert out.splitlines()[2].split()[:2] == ["story", "3"]
 
 
 def test_a_cell_id_given_to_run_cell_identifies_an_edited_cell(chat, glm_server, capsys):
@@ -187,22 +206,22 @@ def test_an_edited_cell_without_a_cell_id_is_a_new_turn(chat, glm_server, capsys
 
 def test_two_chat_lines_in_one_cell_are_two_turns(chat, glm_server, capsys):
     source = "%glm -c two --quiet ask\n%glm -c two --quiet ask"
-    cell(chat, capsys, source)
+    cell(chat, capsys, source, "c1")
     assert len(sent(glm_server)) == 3, "the second line continues the first"
-    out, _ = cell(chat, capsys, source)
+    out, _ = cell(chat, capsys, source, "c1")
     assert "this cell was turn 1; this reply replaces that turn and the 1 turn after it." in out
     assert [len(r.body["messages"]) for r in glm_server.requests] == [1, 3, 1, 3]
 
 
 def test_a_failed_reply_is_not_added_and_a_failed_rerun_keeps_the_turns(chat, glm_server, capsys):
     glm_server.queue(Reply(answer="One."), Fault("invalid_parameter"))
-    cell(chat, capsys, "%%glm -c f\nfirst")
-    out, _ = cell(chat, capsys, "%%glm -c f\nsecond")
+    cell(chat, capsys, "%%glm -c f\nfirst", "c1")
+    out, _ = cell(chat, capsys, "%%glm -c f\nsecond", "c2")
     assert "Chat 'f' unchanged: the reply did not complete, so it was not added." in out
-    cell(chat, capsys, "%%glm -c f\nthird")
+    cell(chat, capsys, "%%glm -c f\nthird", "c3")
     assert sent(glm_server) == [user("first"), assistant("One."), user("third")]
     glm_server.queue(Fault("invalid_parameter"))
-    out, _ = cell(chat, capsys, "%%glm -c f\nfirst")
+    out, _ = cell(chat, capsys, "%%glm -c f\nfirst", "c1")
     assert "not added; the earlier turns are kept." in out
     out, _ = cell(chat, capsys, "%glm chats")
     assert out.splitlines()[2].split()[:2] == ["f", "2"]
@@ -492,6 +511,36 @@ def test_in_a_kernel_the_front_ends_cell_id_identifies_the_cell(kernel, glm_serv
         and "Thinking about A again." in shown["text/markdown"]
     )
     assert "Second question." not in shown["text/markdown"]
+
+
+def test_under_nbclient_two_cells_with_the_same_text_are_two_turns(glm_server_session, tmp_path):
+    """nbclient (and papermill through it) sends no cell id: every cell adds its turn."""
+    from nbclient import NotebookClient
+
+    server = glm_server_session
+    server.reset()
+    server.queue(Reply(answer="Once."), Reply(answer="Upon."), Reply(answer="A time."))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("%load_ext glm_magic")] + [
+        nbformat.v4.new_code_cell(f"%%glm -c story --no-thinking\n{text}")
+        for text in ("Start.", "Continue.", "Continue.")
+    ]
+    env = {
+        **os.environ,
+        "GLM_MAGIC_BASE_URL": server.base_url,
+        "GLM_MAGIC_API_KEY": server.api_key,
+        "GLM_MAGIC_HOME": str(tmp_path),
+    }
+    NotebookClient(nb, kernel_name="python3", timeout=120, startup_timeout=120).execute(env=env)
+    assert [m["content"] for m in server.requests[-1].body["messages"]] == [
+        "Start.",
+        "Once.",
+        "Continue.",
+        "Upon.",
+        "Continue.",
+    ]
+    shown = str(nb.cells[3].outputs)
+    assert "A time." in shown and "replaces" not in shown
 
 
 def test_in_a_kernel_an_interrupted_reply_is_kept_and_marked(kernel, glm_server):
