@@ -358,6 +358,7 @@ class BatchPlan:
     sample: list[GLMResult] = field(default_factory=list)
     sample_estimate: int = 0
     base_url: str = ""
+    provider: str = ""
     price_overrides: Mapping[str, Any] = field(default_factory=dict)
     #: The output per call the pacer charges until replies are measured.
     paced_output_per_call: int = 0
@@ -396,6 +397,7 @@ class BatchPlan:
             return prices.cost_text(None, None)
         ends = [
             prices.estimate(
+                self.provider,
                 self.base_url,
                 self.model,
                 source // self.calls,
@@ -528,6 +530,7 @@ def plan(
         limits_source=pace.source,
         max_calls=max_calls,
         base_url=settings.base_url if settings else "",
+        provider=settings.provider.name if settings else "",
         price_overrides=settings.prices if settings else {},
         paced_output_per_call=OutputEstimate().per_call(max_reply),
     )

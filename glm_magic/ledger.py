@@ -1,4 +1,4 @@
-"""Tokens and cost per provider and model: this session, today and all time.
+"""Tokens and cost per provider and model asked for: this session, today and all time.
 
 Every run (cell, ``%glm`` line, ``glm_magic.complete``, batch item) ends in
 the runner, which counts it here in memory and writes it to the store. This
@@ -54,14 +54,16 @@ LEDGER: dict[tuple[str, str], Tally] = {}
 _lock = threading.Lock()
 
 
-def record(result: GLMResult) -> None:
+def record(result: GLMResult, asked: str) -> None:
     """Add one finished run; failed and interrupted runs count what the provider reported.
 
-    Batch workers finish runs on several threads at once, hence the lock.
+    The run counts for the model ``asked`` for: a stream that names a dated
+    snapshot (``glm-5-0401`` for ``-m glm-5``) draws on that model's free
+    quota. Batch workers finish runs on several threads at once, hence the lock.
     """
     if result.cached:
         return
-    provider, model = result.provider or "?", result.model or "?"
+    provider, model = result.provider or "?", asked or result.model or "?"
     u = result.usage
     with _lock:
         tally = LEDGER.setdefault((provider, model), Tally(provider, model))
@@ -75,9 +77,10 @@ def stored(since: float | None = None) -> list[Tally]:
 
     where = "cached = 0" + (" AND time >= ?" if since is not None else "")
     rows = current().rows(
-        "SELECT provider, model, currency, COUNT(*), SUM(prompt_tokens), "
-        "SUM(completion_tokens), SUM(reasoning_tokens), SUM(total_tokens), SUM(cost), "
-        f"SUM(cost IS NULL) FROM runs WHERE {where} GROUP BY provider, model, currency",
+        "SELECT provider, COALESCE(requested, model) AS asked, currency, COUNT(*), "
+        "SUM(prompt_tokens), SUM(completion_tokens), SUM(reasoning_tokens), "
+        "SUM(total_tokens), SUM(cost), SUM(cost IS NULL) "
+        f"FROM runs WHERE {where} GROUP BY provider, asked, currency",
         (since,) if since is not None else (),
     )
     tallies: dict[tuple[str, str], Tally] = {}

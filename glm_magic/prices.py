@@ -74,24 +74,38 @@ PRICES: tuple[Price, ...] = (
     Price("openrouter", "z-ai/glm-4.6", "USD", 0.40, 1.75, source=_OPENROUTER, read=_READ),
 )
 
-#: Hosts whose price list is known; DashScope's mainland host is the CNY list.
-_HOSTS = (
-    ("dashscope.aliyuncs.com", "dashscope"),
-    ("cn-beijing.maas.aliyuncs.com", "dashscope"),
-    ("open.bigmodel.cn", "zhipu"),
-    ("api.z.ai", "zai"),
-    ("openrouter.ai", "openrouter"),
-)
+#: Providers that bill per region: their hosts (or host suffixes) and each one's
+#: price list, the provider's default region first. A host of the provider's
+#: own that is not listed (DashScope's US and other regions) bills at prices
+#: this table does not have.
+_REGIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "dashscope": (
+        ("dashscope.aliyuncs.com", "dashscope"),
+        ("cn-beijing.maas.aliyuncs.com", "dashscope"),
+        ("dashscope-intl.aliyuncs.com", "dashscope-intl"),
+        ("ap-southeast-1.maas.aliyuncs.com", "dashscope-intl"),
+    ),
+}
 
 
-def price_list(base_url: str) -> str | None:
-    """The price list that applies to an endpoint, by its host; None when unknown.
+def price_list(provider: str, base_url: str) -> str | None:
+    """The price list of ``provider`` (its name) at ``base_url``; None when unknown.
 
-    DashScope's international and US hosts bill in USD at prices this table
-    does not have, so they map to no list (cost unknown) rather than to CNY.
+    The provider in force decides, not the host: a proxy, gateway or local
+    server that speaks for a provider keeps that provider's prices (and its
+    region's, the default one when the host is not the provider's own). Only
+    a provider with regional prices looks at its own hosts: DashScope's
+    international endpoint bills in USD, its mainland one in CNY.
     """
+    regions = _REGIONS.get(provider)
+    if not regions:
+        return provider
+    from .providers import get
+
+    if not get(provider).serves(base_url):
+        return regions[0][1]
     host = (urlsplit(base_url).hostname or "").lower()
-    for suffix, name in _HOSTS:
+    for suffix, name in regions:
         if host == suffix or host.endswith("." + suffix):
             return name
     return None
@@ -112,11 +126,19 @@ UNKNOWN = Cost(None, None)
 
 
 def find(
-    base_url: str, model: str, input_tokens: int, overrides: Mapping[str, Any] | None = None
+    provider: str,
+    base_url: str,
+    model: str,
+    input_tokens: int,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Price | None:
-    """The price for a request of ``input_tokens`` to ``model`` at ``base_url``, if known."""
-    listed = price_list(base_url)
-    for key in (f"{listed}:{model}", model):
+    """The price for a request of ``input_tokens`` to ``model`` at ``provider``, if known.
+
+    ``%config GLMMagics.prices`` first: ``provider:model`` (or the regional
+    list's name, ``dashscope-intl:model``), then ``model``; then the table.
+    """
+    listed = price_list(provider, base_url)
+    for key in dict.fromkeys((f"{provider}:{model}", f"{listed}:{model}", model)):
         if overrides and key in overrides:
             return _override(key, overrides[key])
     for price in PRICES:
@@ -126,6 +148,7 @@ def find(
 
 
 def estimate(
+    provider: str,
     base_url: str,
     model: str,
     input_tokens: int,
@@ -133,7 +156,7 @@ def estimate(
     overrides: Mapping[str, Any] | None = None,
 ) -> Cost:
     """The cost of one request of this size (the pacing and dry-run estimate)."""
-    price = find(base_url, model, input_tokens, overrides)
+    price = find(provider, base_url, model, input_tokens, overrides)
     if price is None:
         return UNKNOWN
     amount = (input_tokens * price.input + output_tokens * price.output) / PER
@@ -141,10 +164,26 @@ def estimate(
 
 
 def cost_of(
-    usage: Any, base_url: str, model: str, overrides: Mapping[str, Any] | None = None
+    usage: Any,
+    provider: str,
+    base_url: str,
+    models: tuple[str, ...],
+    overrides: Mapping[str, Any] | None = None,
 ) -> Cost:
-    """The cost of a run's ``Usage`` (thinking is inside ``completion_tokens``)."""
-    return estimate(base_url, model, usage.prompt_tokens, usage.completion_tokens, overrides)
+    """The cost of a run's ``Usage`` (thinking is inside ``completion_tokens``).
+
+    ``models`` are tried in order: the id the stream named, then the one
+    asked for. A stream may name a dated snapshot (``glm-5-0401`` for
+    ``-m glm-5``) that no price list shows; the provider bills it as the
+    model asked for.
+    """
+    for model in dict.fromkeys(m for m in models if m):
+        cost = estimate(
+            provider, base_url, model, usage.prompt_tokens, usage.completion_tokens, overrides
+        )
+        if cost.amount is not None:
+            return cost
+    return UNKNOWN
 
 
 def total(costs: list[Cost]) -> Cost:

@@ -120,8 +120,8 @@ def run(
         added.append({"role": "assistant", "content": result.answer})
     result.messages = added
     structured.finish(result, request.options)
-    _price(result, settings)
-    ledger.record(result)
+    _price(result, settings, request.model)
+    ledger.record(result, request.model)
     store.record(result, sent, settings, tags)
     if view is not None:
         view.finish(result, keep=keep)
@@ -175,10 +175,11 @@ def _replay(
     return result
 
 
-def _price(result: GLMResult, settings: Settings) -> None:
+def _price(result: GLMResult, settings: Settings, asked: str) -> None:
     """The run's provider and cost, where the price is known (never guessed)."""
     result.provider = settings.provider.name
-    cost = prices.cost_of(result.usage, settings.base_url, result.model, settings.prices)
+    models = (result.model, asked)
+    cost = prices.cost_of(result.usage, result.provider, settings.base_url, models, settings.prices)
     result.cost, result.currency = cost.amount, cost.currency
 
 

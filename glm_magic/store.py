@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from .result import GLMResult
     from .settings import Settings
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILE_NAME = "glm-magic.sqlite3"
 BUSY_TIMEOUT = 30.0
 #: Identifies this process's runs, for "this session" in ``%glm usage``.
@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS runs (
     provider TEXT,
     base_url TEXT,
     model TEXT,
+    requested TEXT,
     options TEXT,
     messages TEXT,
     prompt TEXT,
@@ -105,6 +106,12 @@ CREATE TABLE IF NOT EXISTS batches (
 CREATE INDEX IF NOT EXISTS batches_name ON batches (name, time);
 CREATE TABLE IF NOT EXISTS chat_resets (name TEXT PRIMARY KEY, time REAL NOT NULL);
 """
+
+#: What brings a file of each older schema version up to the next one.
+MIGRATIONS = {
+    # 2: the model asked for, beside the id the stream named (``glm-5`` / ``glm-5-0401``).
+    1: "ALTER TABLE runs ADD COLUMN requested TEXT;",
+}
 
 FTS = """
 CREATE VIRTUAL TABLE IF NOT EXISTS runs_fts
@@ -182,15 +189,32 @@ class Store:
             conn.close()
             msg = f"it was written by a newer glm-magic (schema {version}); upgrade to use it"
             raise StoreUnavailable(msg)
-        if version < SCHEMA_VERSION:
+        if version == 0:
             conn.executescript(
                 f"BEGIN IMMEDIATE;{SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;"
             )
+        elif version < SCHEMA_VERSION:
+            self._upgrade(conn)
         try:
             conn.executescript(FTS)
             self.fts = True
         except sqlite3.OperationalError:
             self.fts = False  # an SQLite built without FTS5: search falls back to LIKE
+
+    @staticmethod
+    def _upgrade(conn: sqlite3.Connection) -> None:
+        """Bring an older file up to this schema; the version is read again under the
+        write lock, so two kernels opening it at once migrate it once."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for step in range(version, SCHEMA_VERSION):
+                conn.execute(MIGRATIONS[step])
+            conn.execute(f"PRAGMA user_version={max(version, SCHEMA_VERSION)}")
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            conn.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
@@ -328,6 +352,7 @@ def _row(
         "provider": result.provider,
         "base_url": settings.base_url,
         "model": result.model,
+        "requested": request.model,
         "options": _json(options_record(request.options)),
         "messages": _json(request.messages),
         "prompt": result.prompt,

@@ -56,6 +56,22 @@ def test_usage_adds_up_every_run_per_model(ip, glm_server, capsys):
     assert "cost unknown" in out
 
 
+def test_a_dated_model_id_counts_against_the_asked_models_free_quota(
+    ip, glm_server, capsys, store_home
+):
+    glm_server.queue(Reply(answer="a", usage=usage(100, 50, 0), model="glm-4.5-air-0401"))
+    out, _ = cell(ip, capsys, "%glm usage")
+    before = usage_row(out, "glm-4.5-air")
+    cell(ip, capsys, "%glm -m glm-4.5-air one")
+    out, _ = cell(ip, capsys, "%glm usage")
+    assert "glm-4.5-air-0401" not in out
+    after = usage_row(out, "glm-4.5-air")
+    assert after[0] - before[0] == 1 and after[4] - before[4] == 150
+    stored = usage_row(out, "glm-4.5-air", "All time")
+    assert stored[:5] == [1, 100, 50, 0, 150]
+    assert f"{1_000_000 - 150:,} of 1,000,000" in out
+
+
 def test_usage_survives_a_restart_through_the_store(ip, glm_server, capsys, store_home):
     glm_server.queue(Reply(answer="a", usage=usage(10, 5, 0)))
     cell(ip, capsys, "%glm -m glm-4.5 hi")

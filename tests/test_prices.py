@@ -22,33 +22,52 @@ def test_a_tiered_price_is_chosen_by_the_input_tokens_and_thinking_is_billed_as_
     usage = Usage(
         prompt_tokens=1000, completion_tokens=3000, total_tokens=4000, reasoning_tokens=2000
     )
-    cost = prices.cost_of(usage, CHINA, "glm-4.5")
+    cost = prices.cost_of(usage, "dashscope", CHINA, ("glm-4.5",))
     assert cost.currency == "CNY"
     assert cost.amount == pytest.approx((1000 * 3 + 3000 * 14) / 1e6)
     long = Usage(prompt_tokens=40_000, completion_tokens=1000, total_tokens=41_000)
-    assert prices.cost_of(long, CHINA, "glm-4.5").amount == pytest.approx(
+    assert prices.cost_of(long, "dashscope", CHINA, ("glm-4.5",)).amount == pytest.approx(
         (40_000 * 4 + 16_000) / 1e6
     )
 
 
 def test_an_unknown_price_is_unknown_not_guessed():
     usage = Usage(10, 10, 20)
-    assert prices.cost_of(usage, INTL, "glm-4.5") == prices.UNKNOWN  # no USD list found
-    assert prices.cost_of(usage, CHINA, "glm-9") == prices.UNKNOWN
-    assert prices.cost_of(usage, CHINA, "glm-5") == prices.UNKNOWN  # its short tier: unknown
+    unknown = [(INTL, "glm-4.5"), (CHINA, "glm-9"), (CHINA, "glm-5")]  # glm-5: its short tier
+    for base_url, model in unknown:
+        assert prices.cost_of(usage, "dashscope", base_url, (model,)) == prices.UNKNOWN, model
     assert str(prices.UNKNOWN) == "cost unknown"
 
 
 def test_overrides_add_or_replace_prices_for_a_model_or_one_provider():
     usage = Usage(1_000_000, 1_000_000, 2_000_000)
     mine = {"glm-4.5": {"input": 1, "output": 2, "currency": "usd"}}
-    assert prices.cost_of(usage, INTL, "glm-4.5", mine) == prices.Cost(3.0, "USD")
+    assert prices.cost_of(usage, "dashscope", INTL, ("glm-4.5",), mine) == prices.Cost(3.0, "USD")
     only_zai = {"zai:glm-4.5": {"input": 1, "output": 1, "currency": "USD"}}
-    assert prices.cost_of(usage, INTL, "glm-4.5", only_zai) == prices.UNKNOWN
+    assert prices.cost_of(usage, "dashscope", INTL, ("glm-4.5",), only_zai) == prices.UNKNOWN
+
+
+def test_the_provider_in_force_picks_the_price_list_not_the_host():
+    """A proxy, gateway or local server keeps its provider's prices and the user's."""
+    usage = Usage(1_000_000, 1_000_000, 2_000_000)
+    proxy = "http://127.0.0.1:8000/v1"
+    assert prices.cost_of(usage, "zai", proxy, ("glm-5",)) == prices.Cost(4.2, "USD")
+    short = Usage(10_000, 1_000, 11_000)
+    cost = prices.cost_of(short, "dashscope", proxy, ("glm-4.5",))
+    assert (cost.amount, cost.currency) == (pytest.approx(0.044), "CNY")  # the mainland list
+    mine = {"zai:glm-4.5": {"input": 1, "output": 1, "currency": "USD"}}
+    assert prices.cost_of(usage, "zai", proxy, ("glm-4.5",), mine) == prices.Cost(2.0, "USD")
+    assert prices.cost_of(usage, "vllm", proxy, ("glm-5",)) == prices.UNKNOWN
+
+
+def test_a_dated_model_id_is_priced_as_the_model_asked_for():
+    usage = Usage(1_000_000, 1_000_000, 2_000_000)
+    both = ("glm-5-0401", "glm-5")
+    assert prices.cost_of(usage, "zai", "https://api.z.ai/api/paas/v4", both).amount == 4.2
 
 
 def test_the_estimate_for_pacing_and_dry_runs_prices_a_request_of_a_given_size():
-    cost = prices.estimate(CHINA, "glm-4.5-air", 10_000, 1000)
+    cost = prices.estimate("dashscope", CHINA, "glm-4.5-air", 10_000, 1000)
     assert cost.currency == "CNY"
     assert cost.amount == pytest.approx((10_000 * 0.8 + 1000 * 6) / 1e6)
 
@@ -79,6 +98,29 @@ def test_the_result_and_its_usage_line_carry_the_cost(ip, glm_server, capsys):
     result = run(ip, "%glm -m glm-4.6 hi").result
     assert (result.cost, result.currency) == (None, None)
     assert "cost unknown" in capsys.readouterr().out
+
+
+def test_a_config_price_holds_for_its_provider_behind_any_base_url(ip, glm_server, capsys):
+    ip.run_line_magic(
+        "config", "GLMMagics.prices = {'zai:glm-5': {'input': 2, 'output': 8, 'currency': 'USD'}}"
+    )
+    usage = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
+    glm_server.queue(Reply(answer="hi", usage=usage))
+    line = f"--provider zai -m glm-5 --base-url {glm_server.base_url} hi"
+    result = ip.run_line_magic("glm", line)
+    assert (result.cost, result.currency) == (pytest.approx(0.006), "USD")
+    assert "$0.0060" in capsys.readouterr().out
+
+
+def test_a_stream_naming_a_dated_model_costs_what_the_model_asked_for_costs(ip, glm_server, capsys):
+    ip.run_line_magic(
+        "config", "GLMMagics.prices = {'glm-5': {'input': 2, 'output': 8, 'currency': 'CNY'}}"
+    )
+    usage = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
+    glm_server.queue(Reply(answer="hi", usage=usage, model="glm-5-0401"))
+    result = run(ip, "%glm -m glm-5 hi").result
+    assert result.model == "glm-5-0401", "the id the stream named"
+    assert (result.cost, result.currency) == (pytest.approx(0.006), "CNY")
 
 
 def test_bad_price_overrides_are_refused_when_set(ip):

@@ -50,7 +50,8 @@ def test_every_run_is_written_with_what_was_sent_and_what_came_back(ip, glm_serv
     }
     assert row["finish_reason"] == "stop" and row["complete"] == 1
     assert row["prompt_tokens"] > 0 and row["total_time"] > 0
-    assert row["cost"] is None and row["currency"] is None  # the fake's price is unknown
+    assert row["requested"] == "glm-4.5"
+    assert row["cost"] > 0 and row["currency"] == "CNY"  # the fake speaks for DashScope
 
 
 def test_a_failed_run_is_written_with_its_error_code(ip, glm_server, store_home):
@@ -150,6 +151,23 @@ def test_the_schema_has_a_version_and_a_newer_file_is_left_alone(
     assert run(ip, "%glm -m glm-4.5 again").result.complete
     assert "newer glm-magic" in capsys.readouterr().err
     assert len(stored_rows(store_home)) == 1
+
+
+def test_a_file_of_the_first_schema_is_upgraded_and_keeps_its_runs(
+    ip, glm_server, store_home, capsys
+):
+    run(ip, "%glm -m glm-4.5 hi")
+    store.current().close()
+    conn = sqlite3.connect(store_home / store.FILE_NAME)
+    conn.executescript(
+        "DROP TRIGGER IF EXISTS runs_fts_add; DROP TRIGGER IF EXISTS runs_fts_drop;"
+        "ALTER TABLE runs DROP COLUMN requested; PRAGMA user_version = 1;"
+    )
+    conn.close()
+    assert run(ip, "%glm -m glm-4.5 again").result.complete
+    assert "not logged" not in capsys.readouterr().err
+    rows = stored_rows(store_home)
+    assert [(r["prompt"], r["requested"]) for r in rows] == [("hi", None), ("again", "glm-4.5")]
 
 
 def test_two_kernels_writing_at_once_lose_no_rows(glm_server, tmp_path):
