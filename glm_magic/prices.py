@@ -49,13 +49,18 @@ _ALIYUN_GLM45 = "https://help.aliyun.com/zh/model-studio/glm-4-5"
 _ALIYUN_GLM45_AIR = "https://help.aliyun.com/zh/model-studio/glm-4-5-air"
 _ALIYUN_GLM5 = "https://help.aliyun.com/zh/model-studio/glm-9 (the glm-5 page)"
 _BIGMODEL = "https://docs.bigmodel.cn/cn/guide/start/pricing"
-_ZAI = "https://docs.z.ai/guides/overview/pricing (as quoted by ryoppippi/ccusage commit 72e2372)"
+_ZAI = "https://docs.z.ai/guides/overview/pricing"
 _ZAI_53 = "https://docs.z.ai/guides/overview/pricing (as quoted by VladoIvankovic/Codeep v2.20.0)"
 _OPENROUTER = "https://openrouter.ai/z-ai/glm-4.6 (as quoted by coder/mux commit 7e210e0)"
+_OR_45 = "https://openrouter.ai/z-ai/glm-4.5"
+_OR_45_AIR = "https://openrouter.ai/z-ai/glm-4.5-air"
 _READ = "2026-12-01"
 
-#: The built-in prices. DashScope's international (USD) prices for GLM were not
-#: found on a public page, so runs there show "cost unknown" unless overridden.
+#: The built-in prices. Searched for and not found on a provider's own page
+#: (2026-12-01), so "cost unknown" unless ``%config GLMMagics.prices`` says:
+#: DashScope glm-5 up to 32k input tokens, glm-4.6 and glm-4.7, and every
+#: international (USD) DashScope price; Zhipu glm-5, glm-5.1 and glm-4.6; Z.ai
+#: glm-5.1 (third-party pages disagree); OpenRouter z-ai/glm-5.1.
 PRICES: tuple[Price, ...] = (
     # DashScope, China (Beijing): CNY, tiered by input tokens ("32k" read as 32,768).
     Price("dashscope", "glm-4.5", "CNY", 3.0, 14.0, 0, 32_768, _ALIYUN_GLM45, _READ),
@@ -67,10 +72,15 @@ PRICES: tuple[Price, ...] = (
     # Zhipu (bigmodel.cn): CNY.
     Price("zhipu", "glm-5.3", "CNY", 8.0, 28.0, source=_BIGMODEL, read=_READ),
     # Z.ai: USD.
+    Price("zai", "glm-4.5", "USD", 0.6, 2.2, source=_ZAI, read=_READ),
+    Price("zai", "glm-4.5-air", "USD", 0.2, 1.1, source=_ZAI, read=_READ),
     Price("zai", "glm-4.6", "USD", 0.6, 2.2, source=_ZAI, read=_READ),
+    Price("zai", "glm-4.7", "USD", 0.6, 2.2, source=_ZAI, read=_READ),
     Price("zai", "glm-5", "USD", 1.0, 3.2, source=_ZAI, read=_READ),
     Price("zai", "glm-5.3", "USD", 1.40, 4.40, source=_ZAI_53, read=_READ),
     # OpenRouter: USD (its prices move with the routed providers).
+    Price("openrouter", "z-ai/glm-4.5", "USD", 0.33, 1.32, source=_OR_45, read=_READ),
+    Price("openrouter", "z-ai/glm-4.5-air", "USD", 0.14, 0.86, source=_OR_45_AIR, read=_READ),
     Price("openrouter", "z-ai/glm-4.6", "USD", 0.40, 1.75, source=_OPENROUTER, read=_READ),
 )
 

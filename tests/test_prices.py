@@ -58,6 +58,8 @@ def test_the_provider_in_force_picks_the_price_list_not_the_host():
     mine = {"zai:glm-4.5": {"input": 1, "output": 1, "currency": "USD"}}
     assert prices.cost_of(usage, "zai", proxy, ("glm-4.5",), mine) == prices.Cost(2.0, "USD")
     assert prices.cost_of(usage, "vllm", proxy, ("glm-5",)) == prices.UNKNOWN
+    z47 = prices.cost_of(usage, "zai", proxy, ("glm-4.7",))
+    assert (z47.amount, z47.currency) == (pytest.approx(2.8), "USD")
 
 
 def test_a_dated_model_id_is_priced_as_the_model_asked_for():
