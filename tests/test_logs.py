@@ -37,7 +37,8 @@ def test_the_log_renders_as_a_table_in_a_notebook_and_as_text(ip, glm_server, st
     run(ip, "%glm -m glm-4.5 <b>tag</b> here")
     records = glm_magic.log()
     page = records._repr_html_()
-    assert "<table>" in page and "&lt;b&gt;tag" in page and "cost unknown" in page
+    assert "<table>" in page and "&lt;b&gt;tag" in page
+    assert "<td style='text-align:left'>¥0." in page, "the cost at the fake DashScope's price"
     run(ip, "%glm log -n 5 tag")
     out = capsys.readouterr().out
     assert "1 stored runs matching 'tag'" in out and "glm-4.5" in out
