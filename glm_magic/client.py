@@ -72,6 +72,13 @@ class Client:
     def __repr__(self) -> str:
         return f"<glm_magic.Client {self._sdk.base_url}>"
 
+    def prepare(self) -> None:
+        """Do what the SDK itself does on first use, so the warm-up can do it before the
+        first request: newer SDKs import the modules behind ``.chat.completions`` then
+        (90 ms), and every SDK detects the platform for its headers once (6 ms)."""
+        self._sdk.chat.completions  # noqa: B018
+        self._sdk.default_headers  # noqa: B018
+
     def close(self) -> None:
         """Close the connection pool (a client for a key that was replaced)."""
         self._sdk.close()

@@ -76,7 +76,7 @@ def _warm(settings: Callable[[], Any]) -> None:
         if front_end() == "widgets":  # imports ipywidgets in a notebook's kernel
             from .views import live  # noqa: F401
         current = settings()
-        get_client(current.base_url, current.api_key(), timeout=current.timeout)
+        get_client(current.base_url, current.api_key(), timeout=current.timeout).prepare()
     except Exception:
         # Best effort (see the module docstring): the main thread will say what is wrong.
         return

@@ -50,10 +50,12 @@ deadline = time.monotonic() + 20
 while time.monotonic() < deadline and (warming() or "openai" not in sys.modules):
     time.sleep(0.02)
 ready = dict(sys.modules["glm_magic.client"]._clients)
+resources = "openai.resources.chat" in sys.modules
 shell.run_cell("%%glm -o r\\nHello")
 r = shell.user_ns["r"]
 after = sys.modules["glm_magic.client"]._clients
 print(json.dumps({"at_load": at_load, "ready": "openai" in sys.modules, "clients": len(ready),
+                  "resources": resources,
                   "reused": list(after.values()) == list(ready.values()), "complete": r.complete}))
 """,
         glm_server,
@@ -62,6 +64,7 @@ print(json.dumps({"at_load": at_load, "ready": "openai" in sys.modules, "clients
         "at_load": False,
         "ready": True,
         "clients": 1,
+        "resources": True,
         "reused": True,
         "complete": True,
     }
