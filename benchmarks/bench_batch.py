@@ -37,6 +37,7 @@ How it is measured, and why:
 from __future__ import annotations
 
 import multiprocessing
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -109,7 +110,14 @@ def remote_server(latency: float) -> Iterator[RemoteServer]:
     process.start()
     base_url, api_key = ours.recv()
     try:
-        with environment(GLM_MAGIC_BASE_URL=base_url, GLM_MAGIC_API_KEY=api_key):
+        # A fresh store, as a user's first batch has: each run is written to it (the
+        # store's cost is part of the figure) but never to the user's own.
+        with (
+            tempfile.TemporaryDirectory() as home,
+            environment(
+                GLM_MAGIC_BASE_URL=base_url, GLM_MAGIC_API_KEY=api_key, GLM_MAGIC_HOME=home
+            ),
+        ):
             yield RemoteServer(ours)
     finally:
         ours.send("stop")

@@ -57,8 +57,8 @@ def test_tpm_paces_large_prompts_by_their_tokens(ip, glm_server):
     batch = glm_magic.map(prompts, concurrency=4, tpm=240_000, thinking=False, max_tokens=40)
     assert batch.counts()["done"] == 4 and glm_server.rate_limited == 0
     times = arrivals(glm_server)
-    # Each charges about 2,900 tokens (a generous estimate plus max_tokens): a second's
-    # 4,000 lets the first go at once; the rest follow at 4,000 tokens a second.
+    # Each charges about 2,900 tokens (a generous prompt estimate plus max_tokens, below the
+    # 1,000-token prior): the first goes at once; the rest follow at 4,000 tokens a second.
     assert times[-1] - times[0] > 0.8
     glm_server.reset()
     glm_server.enforce(tpm=240_000)
