@@ -158,6 +158,29 @@ def reset_chats(magics: GLMMagics, name: str | None = None) -> None:
     print(chats.reset(name))
 
 
+@command("jobs")
+def show_jobs(magics: GLMMagics) -> None:
+    """The --bg runs still streaming: name, model, elapsed, tokens."""
+    from . import jobs
+
+    print(jobs.jobs_table())
+
+
+@command("stop [NAME]")
+def stop_jobs(magics: GLMMagics, name: str | None = None) -> None:
+    """Stop the --bg run stored in NAME (its -o name, or _glm), or all of them."""
+    from . import jobs
+
+    ns = magics.shell.user_ns
+    if name is not None and name not in ns:
+        raise GLMUsageError(f"There is no variable named {name!r}; `%glm jobs` lists the runs.")
+    stopped = jobs.stop(ns[name] if name is not None else None)
+    if name is not None and not stopped:
+        print(f"{name} is not running in the background; nothing to stop.")
+        return
+    print(f"Stopped: {', '.join(job.name for job in stopped) or 'nothing was running'}.")
+
+
 @command("export NAME FILE.ipynb")
 def export_chat(magics: GLMMagics, name: str | None = None, file: str | None = None) -> None:
     """Write a conversation as a notebook."""

@@ -14,10 +14,14 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Tokens of a request. ``estimated``: counted from the text, not reported by the
+    provider (an interrupted stream ends before its usage chunk, yet is billed)."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
     reasoning_tokens: int = 0
+    estimated: bool = False
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -25,6 +29,7 @@ class Usage:
             self.completion_tokens + other.completion_tokens,
             self.total_tokens + other.total_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
+            self.estimated or other.estimated,
         )
 
 

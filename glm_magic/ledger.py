@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .catalogue import model_info
 from .prices import Cost, total
-from .wording import text_table
+from .wording import count, text_table
 
 if TYPE_CHECKING:
     from .result import GLMResult
@@ -38,6 +38,8 @@ class Tally:
     thinking: int = 0
     tokens: int = 0
     cost: Cost | None = None
+    #: Runs whose tokens were estimated (interrupted before the provider's usage).
+    estimated: int = 0
 
     def add(
         self, runs: int, prompt: int, completion: int, thinking: int, tokens: int, cost: Cost
@@ -69,6 +71,7 @@ def record(result: GLMResult, asked: str) -> None:
         tally = LEDGER.setdefault((provider, model), Tally(provider, model))
         cost = Cost(result.cost, result.currency)
         tally.add(1, u.prompt_tokens, u.completion_tokens, u.reasoning_tokens, u.total_tokens, cost)
+        tally.estimated += u.estimated
 
 
 def stored(since: float | None = None) -> list[Tally]:
@@ -122,6 +125,12 @@ def usage_report(settings: Settings) -> str:
         "1,000,000 tokens per model for new users) is per account; the Model Studio console "
         "shows what is really left." + (f" {note}" if note else "")
     )
+    if estimated := sum(t.estimated for t in session):
+        blocks.append(
+            f"~ This session's counts include {count(estimated, 'interrupted run')} whose "
+            "tokens are estimated from the text: a stream cut short sends no usage, but "
+            "the provider bills what it streamed."
+        )
     return "\n\n".join(blocks)
 
 
@@ -148,5 +157,8 @@ def _table(tallies: list[Tally], used: dict[tuple[str, str], int]) -> str:
             left = f"{remaining:,} of {info.free_tokens:,} ({spent / info.free_tokens:.2%} used)"
         counts = (t.runs, t.prompt, t.completion, t.thinking, t.tokens)
         cost = str(t.cost or "")
-        rows.append((t.provider, t.model, *(f"{n:,}" for n in counts), cost, left))
+        shown = [f"{n:,}" for n in counts]
+        if t.estimated:  # some of these runs were interrupted: their tokens are estimates
+            shown = [shown[0], *(f"~{n}" for n in shown[1:])]
+        rows.append((t.provider, t.model, *shown, cost, left))
     return text_table(rows, right=range(2, len(header) - 1))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import functools
 import sys
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -194,6 +195,8 @@ class GLMMagics(GLMSettings, Magics):
                 print(self._request_text(prompt, options, settings, args, key))
                 return None
             display = "none" if args.quiet else None
+            if args.bg:
+                return self._background(prompt, options, settings, args, key, shown=not keep)
             interrupted = None
             try:
                 if args.chat:
@@ -243,6 +246,44 @@ class GLMMagics(GLMSettings, Magics):
             )
             options.system, history = turn.system, turn.history
         return show_prompt(prompt, options, settings, history)
+
+    def _background(
+        self, prompt: str, options: Options, settings: Settings, args: Any, key: str, *, shown: bool
+    ) -> GLMResult | None:
+        """``--bg``: start the run on its own thread; its running result is stored now.
+
+        A ``%glm --bg`` line that ends its cell returns None: IPython would show
+        the returned result, and showing it means waiting for it.
+        """
+        from . import chats, jobs, runner
+
+        turn = None
+        if args.chat:
+            turn = chats.Chat(args.chat).begin(prompt, options, settings, key=key, last=args.last)
+        stop = threading.Event()
+        request, view = runner.prepare(
+            prompt,
+            options,
+            settings,
+            display="none" if args.quiet else None,
+            history=turn.history if turn is not None else None,
+            stop=stop,
+        )
+
+        def then(final: GLMResult) -> None:
+            if turn is not None:
+                chats.end(turn, final)
+            if args.quiet and final.error:
+                print(f"glm: {final.error}", file=sys.stderr)
+
+        name = args.out or "_glm"
+        result = jobs.start(
+            runner.run, request, settings, view, prompt, name=name, stop=stop, then=then
+        )
+        self.shell.user_ns["_glm"] = result
+        if args.out:
+            self.shell.user_ns[args.out] = result
+        return None if shown else result
 
     def _batch(self, text: str, args: Any) -> Any:
         """``--each`` / ``--resume``: one request per item; the answers in the input's shape."""

@@ -359,6 +359,16 @@ SPEC: tuple[Option, ...] = (
         with_resume=True,
         api=False,
     ),
+    Option(
+        "bg",
+        ("--bg",),
+        "flag",
+        "output",
+        "Run in the background: the cell returns at once, the view keeps streaming, and "
+        "the result in _glm (and -o NAME) fills in; reading it waits for the end. "
+        "%glm jobs lists the running ones, %glm stop [NAME] stops them.",
+        api=False,
+    ),
     # -- conversation
     Option(
         "chat",

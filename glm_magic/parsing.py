@@ -123,6 +123,12 @@ def is_batch(args: Any) -> bool:
     if args.each is not None:
         if args.chat:
             raise UsageError("-c/--chat cannot be combined with --each or --resume.")
+        if args.bg:
+            msg = (
+                "--bg runs one prompt in the background; a batch (--each) runs in the "
+                "foreground, with its progress and Stop button. Drop --bg."
+            )
+            raise UsageError(msg)
         if args.raw:
             msg = (
                 "--raw sends the prompt as written, so --each would send the same prompt for "

@@ -60,7 +60,10 @@ def usage_line(result: Shown) -> str:
 
     u = result.usage
     parts = [result.model or "?"]
-    parts.append(f"{u.prompt_tokens:,} in / {u.completion_tokens:,} out")
+    if u.estimated:  # an interrupted stream: counted from the text, not reported
+        parts.append(f"~{u.prompt_tokens:,} in / ~{u.completion_tokens:,} out (estimated)")
+    else:
+        parts.append(f"{u.prompt_tokens:,} in / {u.completion_tokens:,} out")
     if u.reasoning_tokens:
         parts[-1] += f" ({u.reasoning_tokens:,} thinking)"
     if result.cached:

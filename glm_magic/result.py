@@ -7,6 +7,7 @@ anywhere.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,15 @@ class GLMResult:
     cached: bool = False
 
     @property
+    def done(self) -> bool:
+        """False while a ``--bg`` run streams (see :class:`RunningResult`)."""
+        return True
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a ``--bg`` run to end; True once it has (at once for a finished one)."""
+        return True
+
+    @property
     def text(self) -> str:
         return self.answer
 
@@ -90,6 +100,61 @@ class GLMResult:
         p.text(repr(self))
 
 
+class RunningResult(GLMResult):
+    """A ``--bg`` run's result while it streams: reading it waits for the end.
+
+    Reading ``answer``, ``thinking``, ``data``, ``usage``, ``str()`` or any
+    other part of the outcome blocks until the run ends (and says so on
+    stdout), so a notebook run top to bottom reads the same values as one run
+    cell by cell. ``done``, ``wait()``, ``model`` and ``prompt`` answer at
+    once. When the run ends, :meth:`settle` copies the final result in and
+    turns this object into a plain :class:`GLMResult`, the same object the
+    notebook's variables already hold.
+    """
+
+    IMMEDIATE = frozenset({"done", "wait", "model", "prompt", "settle"})
+
+    def __init__(self, model: str, prompt: str, label: str) -> None:
+        super().__init__(model=model, prompt=prompt)
+        self._finished = threading.Event()
+        self._label = label
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.startswith("_") or name in RunningResult.IMMEDIATE:
+            return object.__getattribute__(self, name)
+        try:
+            finished = object.__getattribute__(self, "_finished")
+        except AttributeError:  # settled meanwhile
+            return object.__getattribute__(self, name)
+        if not finished.is_set():
+            label = object.__getattribute__(self, "_label")
+            print(f"[waiting for the background run {label} to finish]", flush=True)
+            finished.wait()
+        return object.__getattribute__(self, name)
+
+    @property
+    def done(self) -> bool:
+        return self._finished.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        try:
+            finished = self._finished
+        except AttributeError:
+            return True
+        return finished.wait(timeout)
+
+    def __repr__(self) -> str:
+        return f"<GLMResult {self.model} (running in the background as {self._label})>"
+
+    def settle(self, final: GLMResult) -> None:
+        """The run ended with ``final``: become it, then wake whoever waits."""
+        finished = self._finished
+        vars(self).update(vars(final))
+        del self._finished, self._label
+        self.__class__ = GLMResult
+        finished.set()
+
+
 class Collector:
     """Folds a stream of events into a ``GLMResult``.
 
@@ -111,6 +176,8 @@ class Collector:
         self.usage = Usage()
         self.earlier_usage = Usage()
         self.thinking_break = False
+        #: How much of ``thinking`` came before this round (for :meth:`round_text`).
+        self.thinking_mark = 0
         self.started = time.monotonic()
         self.first_token: float | None = None
         self.retries = 0
@@ -171,6 +238,8 @@ class Collector:
         """
         self.earlier_usage = self.earlier_usage + self.usage
         self.usage = Usage()
+        self.thinking[:] = ["".join(self.thinking)]
+        self.thinking_mark = len(self.thinking[0])
         self.answer = []
         self.tool_fragments = []
         self.error = None
@@ -198,6 +267,12 @@ class Collector:
         slot = {"index": event.index, "id": None, "name": "", "arguments": []}
         self.tool_fragments.append(slot)
         return slot
+
+    def round_text(self) -> tuple[str, str]:
+        """This round's output so far: (thinking, answer and tool-call text)."""
+        thinking = "".join(self.thinking)[self.thinking_mark :]
+        calls = "".join(s["name"] + "".join(s["arguments"]) for s in self.tool_fragments)
+        return thinking, "".join(self.answer) + calls
 
     def tool_calls(self) -> list[dict[str, Any]]:
         """Streamed tool-call fragments assembled into whole calls, in index order."""

@@ -27,9 +27,10 @@ from .events import (
     ToolCall,
     ToolCallDone,
     ToolCallStarted,
+    Usage,
 )
 from .providers import ProviderError
-from .request import Options, Request, build_request
+from .request import Options, Request, build_request, estimate_tokens, message_tokens
 from .result import Collector, GLMResult
 from .settings import Settings, key_source
 from .tools import Toolbox
@@ -113,6 +114,8 @@ def run(
         # leave live widgets in the cell: the run ends like a provider error.
         key = key_source(settings.provider)[1]
         collector.stop("error", redact(f"{type(exc).__name__}: {exc}", key), "internal")
+    if collector.ended is not None and collector.ended.finish_reason == "interrupted":
+        _estimate_usage(collector, request)
     result = collector.result()
     if _model_missing(request, collector.error):
         result.error = f"{result.error} {missing_model_hint(request.model, settings, client)}"
@@ -128,6 +131,21 @@ def run(
     if signalled:
         raise GLMInterrupted(result)
     return result
+
+
+def _estimate_usage(collector: Collector, request: Request) -> None:
+    """An interrupted reply ends before the provider's usage chunk, but it is billed for
+    what it streamed: count its tokens from the text (``estimate_tokens``, on the
+    generous side), marked ``estimated``. A round whose usage arrived keeps it."""
+    if collector.usage != Usage():
+        return
+    thinking, rest = collector.round_text()
+    if not thinking and not rest:
+        return
+    prompt = message_tokens(request.messages)
+    reasoning = estimate_tokens(thinking)
+    completion = reasoning + estimate_tokens(rest)
+    collector.usage = Usage(prompt, completion, prompt + completion, reasoning, estimated=True)
 
 
 def wants_cache(request: Request, settings: Settings) -> bool:
@@ -354,6 +372,31 @@ def _answer_tools(
     return [assistant, *replies]
 
 
+def prepare(
+    prompt: str,
+    options: Options,
+    settings: Settings,
+    *,
+    display: str | None = None,
+    history: list[dict[str, Any]] | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[Request, View | None]:
+    """Check one prompt and open its view; ``display`` overrides the settings' view mode.
+
+    ``history`` is a conversation's earlier messages (see :mod:`glm_magic.chats`);
+    ``stop`` is a background run's stop event, for its view's Stop button.
+    """
+    model = model_for(options, settings)
+    request = build_request(prompt, model, options, history, settings.provider)
+    settings.api_key()
+    wants_cache(request, settings)
+    mode = display or settings.display
+    note = request.thinking_note() if mode != "none" else None
+    if note and structured.once(note):
+        print(f"[{note}]")
+    return request, choose_view(mode, model, settings.update_interval, stop)
+
+
 def complete_prompt(
     prompt: str,
     options: Options,
@@ -364,18 +407,6 @@ def complete_prompt(
     history: list[dict[str, Any]] | None = None,
     tags: dict[str, Any] | None = None,
 ) -> GLMResult:
-    """Check, send and show one prompt; ``display`` overrides the settings' view mode.
-
-    ``history`` is a conversation's earlier messages (see :mod:`glm_magic.chats`);
-    ``tags`` go to the store with the run.
-    """
-    model = model_for(options, settings)
-    request = build_request(prompt, model, options, history, settings.provider)
-    settings.api_key()
-    wants_cache(request, settings)
-    mode = display or settings.display
-    note = request.thinking_note() if mode != "none" else None
-    if note and structured.once(note):
-        print(f"[{note}]")
-    view = choose_view(mode, model, settings.update_interval)
+    """Check, send and show one prompt (see :func:`prepare`); ``tags`` go to the store."""
+    request, view = prepare(prompt, options, settings, display=display, history=history)
     return run(request, settings, view, prompt, keep=keep, tags=tags)

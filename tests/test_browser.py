@@ -256,24 +256,26 @@ def test_a_user_watches_thinking_then_answer_stream_and_keeps_the_result(
 LONG_THINKING = Reply(thinking=THINKING * 4, answer=ANSWER, chunk_chars=8, delay=0.03)
 
 
-def run_cells(page, count: int) -> None:
-    """Shift+Enter ``count`` times from the first cell: the cells queue like a Run All."""
-    page.locator(".jp-Notebook .jp-CodeCell").first.locator(".jp-InputArea-editor").click()
-    for _ in range(count):
+def run_thinking_cells(page, lab, glm_server, name: str, *sources: str):
+    """A notebook of ``sources`` whose first ``%%glm`` thinks for a long time, run by
+    pressing Shift+Enter on every cell (they queue as for Run All); its cells."""
+    url, root = lab
+    write_notebook(root / name, *sources)
+    glm_server.queue(LONG_THINKING)
+    open_notebook(page, url, name)
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    cells.first.locator(".jp-InputArea-editor").click()
+    for _ in sources:
         page.keyboard.press("Shift+Enter")
+    return cells
 
 
 def test_the_stop_button_ends_the_cell_within_a_second_and_cancels_the_queue(
     lab, page, glm_server, tmp_path
 ):
-    url, root = lab
-    write_notebook(
-        root / "stop.ipynb", "%load_ext glm_magic", "%%glm -o r\nThink hard.", "after = 'ran'"
-    )
-    glm_server.queue(LONG_THINKING)
-    open_notebook(page, url, "stop.ipynb")
-    run_cells(page, 3)
-    cell = page.locator(".jp-Notebook .jp-CodeCell").nth(1)
+    sources = ("%load_ext glm_magic", "%%glm -o r\nThink hard.", "after = 'ran'")
+    cells = run_thinking_cells(page, lab, glm_server, "stop.ipynb", *sources)
+    cell = cells.nth(1)
     thinking = cell.locator(".jupyter-widget-Collapse-contents")
     expect(thinking).to_contain_text("step9", timeout=SLOW)
     page.screenshot(path=tmp_path / "1-stop-button.png")
@@ -295,7 +297,7 @@ def test_the_stop_button_ends_the_cell_within_a_second_and_cancels_the_queue(
         "KeyboardInterrupt: Stopped; the partial result is kept in r (and _glm)."
     )
     expect(cell.locator(".jupyter-widgets")).to_have_count(0)
-    third = page.locator(".jp-Notebook .jp-CodeCell").nth(2)
+    third = cells.nth(2)
     expect(third.locator(".jp-InputPrompt")).to_have_text("[ ]:")
     page.screenshot(path=tmp_path / "2-stopped.png")
 
@@ -422,3 +424,25 @@ def test_a_markdown_table_is_rendered_while_it_streams_in_light_and_dark_themes(
         assert text != background, "the thinking is readable in the dark theme"
     finally:
         switch_theme(page, "JupyterLab Light")
+
+
+def test_a_second_cell_runs_while_a_background_cell_streams_and_its_stop_ends_it(
+    lab, page, glm_server, tmp_path
+):
+    sources = ("%load_ext glm_magic", "%%glm --bg -o r\nThink hard.", "6 * 7")
+    cells = run_thinking_cells(page, lab, glm_server, "bg.ipynb", *sources)
+    bg, second = cells.nth(1), cells.nth(2)
+    expect(second.locator(".jp-OutputArea-output")).to_have_text("42", timeout=SLOW)
+    thinking = bg.locator(".jupyter-widget-Collapse-contents")
+    expect(thinking).to_contain_text("step9", timeout=SLOW)
+    before = thinking.inner_text()
+    time.sleep(0.5)
+    assert len(thinking.inner_text()) > len(before), "the background cell keeps streaming"
+    page.screenshot(path=tmp_path / "1-background.png")
+
+    clicked = time.monotonic()
+    bg.get_by_role("button", name="■ Stop").click()
+    assert glm_server.wait_for_disconnect(timeout=5), "the server saw the stream close"
+    assert time.monotonic() - clicked < 1.0
+    expect(bg.locator(".jp-RenderedMarkdown")).to_contain_text("interrupted", timeout=SLOW)
+    expect(bg.locator(".jupyter-widgets")).to_have_count(0)

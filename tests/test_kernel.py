@@ -273,3 +273,38 @@ def test_under_papermill_a_usage_error_carries_its_message(glm_server_session, t
     assert failed.value.ename.endswith("UsageError")
     assert "temperature" in failed.value.evalue and "temperature" in str(failed.value)
     assert "Traceback" not in str(failed.value)
+
+
+def test_a_background_cell_returns_at_once_and_a_later_cell_reads_the_whole_answer(
+    kernel, glm_server
+):
+    answer = words(150, "bg")
+    glm_server.queue(Reply(thinking="Working on it.", answer=answer, delay=0.01))
+    # Queued together, as Run All sends them: the second cell waits for the answer.
+    started = time.monotonic()
+    first = kernel.submit("%%glm --bg -o r\nTake your time.")
+    reader = kernel.submit("print(len(r.answer.split()), r.finish_reason)")
+    replies = kernel.replies([first, reader], timeout=60)
+    assert [r["content"]["status"] for r in replies] == ["ok", "ok"]
+    check = kernel.execute("print(r.done, type(r).__name__, r.answer == " + repr(answer) + ")")
+    assert check.text().split() == ["True", "GLMResult", "True"]
+    assert time.monotonic() - started < 30
+
+
+def test_a_background_view_streams_into_its_own_cell_while_another_runs(kernel, glm_server):
+    answer = words(200, "bg")
+    glm_server.queue(Reply(thinking="Slow thoughts. " * 10, answer=answer, delay=0.02))
+    bg = kernel.execute("%%glm --bg -o r\nTake your time.")
+    assert bg.ok and bg.of("comm_open"), "the live view is shown in the background cell"
+    deadline = time.monotonic() + 10
+    while not glm_server.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    glm_server.queue(Reply(answer="meanwhile"))
+    other = kernel.execute("%%glm --no-thinking\nQuick one.")
+    assert "meanwhile" in other.text() and "bg" not in other.text(), "nothing leaks in"
+    jobs = kernel.execute("%glm jobs")
+    assert "r" in jobs.text().split(), "still streaming, and listed"
+    done = kernel.execute(f"print(r.complete, r.answer == {answer!r})")
+    waiting, result = done.text().strip().splitlines()
+    assert waiting == "[waiting for the background run r to finish]"
+    assert result.split() == ["True", "True"]

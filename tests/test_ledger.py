@@ -98,3 +98,27 @@ def test_a_failed_run_counts_as_a_run_with_no_tokens(ip, glm_server, capsys):
     cell(ip, capsys, "%%glm -m glm-4.5\nhi")
     assert ledger.LEDGER[key].runs == runs + 1
     assert ledger.LEDGER[key].tokens == total
+
+
+def test_an_interrupted_run_counts_estimated_tokens_marked_as_such(ip, glm_server, capsys):
+    from conftest import interrupt_after
+
+    glm_server.queue(Reply(thinking="Pondering. " * 20, answer="word " * 200, delay=0.01))
+    with interrupt_after(0.8):
+        out, _ = cell(ip, capsys, "%%glm -m glm-4.5-air -o r_cut\nTalk a while.")
+    result = ip.user_ns["r_cut"]
+    assert result.finish_reason == "interrupted"
+    u = result.usage
+    assert u.estimated and u.completion_tokens > u.reasoning_tokens > 0 and u.prompt_tokens > 0
+    assert u.total_tokens == u.prompt_tokens + u.completion_tokens
+    assert f"~{u.completion_tokens:,} out (estimated)" in out
+    report, _ = cell(ip, capsys, "%glm usage")
+    session = report.split("This session\n", 1)[1].split("\n\n", 1)[0]
+    [row] = [line for line in session.splitlines() if " glm-4.5-air " in line]
+    assert row.count("~") == 4, "prompt, completion, thinking and total are marked"
+    assert "interrupted run whose tokens are estimated" in report
+
+
+def test_a_finished_run_reports_the_providers_usage_not_an_estimate(ip, glm_server):
+    glm_server.queue(Reply(answer="a", usage=usage(10, 5, 0)))
+    assert glm_magic.complete("short").usage.estimated is False

@@ -116,22 +116,7 @@ class KernelSession:
         session unless it was made with ``cell_ids=False``.
         """
         run = CellRun()
-        if metadata is None and self.cell_ids:
-            metadata = {"cellId": str(uuid.uuid4())}
-        if metadata is None:
-            msg_id = self.client.execute(code, allow_stdin=False)
-        else:
-            content = {
-                "code": code,
-                "silent": False,
-                "store_history": True,
-                "user_expressions": {},
-                "allow_stdin": False,
-                "stop_on_error": True,
-            }
-            msg = self.client.session.msg("execute_request", content, metadata=metadata)
-            self.client.shell_channel.send(msg)
-            msg_id = msg["header"]["msg_id"]
+        msg_id = self.submit(code, metadata=metadata)
         while True:
             msg = self.client.get_iopub_msg(timeout=timeout)
             if msg["parent_header"].get("msg_id") != msg_id:
@@ -141,6 +126,22 @@ class KernelSession:
                 break
         run.reply = self.reply_to(msg_id, timeout)["content"]
         return run
+
+    def submit(self, code: str, *, metadata: dict[str, Any] | None = None) -> str:
+        """Send ``code`` for execution without waiting, as a Run All queues cells; its msg id."""
+        if metadata is None and self.cell_ids:
+            metadata = {"cellId": str(uuid.uuid4())}
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        }
+        msg = self.client.session.msg("execute_request", content, metadata=metadata or {})
+        self.client.shell_channel.send(msg)
+        return msg["header"]["msg_id"]
 
     def reply_to(self, msg_id: str, timeout: float = 120.0) -> dict[str, Any]:
         """The shell reply to ``msg_id``, skipping replies to earlier requests."""
