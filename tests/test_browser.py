@@ -446,3 +446,23 @@ def test_a_second_cell_runs_while_a_background_cell_streams_and_its_stop_ends_it
     assert time.monotonic() - clicked < 1.0
     expect(bg.locator(".jp-RenderedMarkdown")).to_contain_text("interrupted", timeout=SLOW)
     expect(bg.locator(".jupyter-widgets")).to_have_count(0)
+
+
+def test_twenty_cells_leave_no_comm_errors_in_the_log_console(lab, page, glm_server):
+    url, root = lab
+    cells = ["%load_ext glm_magic", *(f"%%glm\nQuestion {i}." for i in range(20))]
+    write_notebook(root / "many.ipynb", *cells)
+    glm_server.queue(*(Reply(thinking="Hm. " * 30, answer=f"Answer {i}. " * 20) for i in range(20)))
+    open_notebook(page, url, "many.ipynb")
+    page.locator(".lm-MenuBar-itemLabel").get_by_text("Run", exact=True).click()
+    page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
+    last = page.locator(".jp-Notebook .jp-CodeCell").nth(20)
+    expect(last.locator(".jp-RenderedMarkdown")).to_contain_text("Answer 19.", timeout=SLOW)
+    expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle", timeout=SLOW)
+    time.sleep(2)  # the front end's last widget messages reach the kernel
+    page.locator(".lm-MenuBar-itemLabel").get_by_text("View", exact=True).click()
+    page.locator(".lm-Menu-itemLabel").get_by_text("Show Log Console", exact=True).click()
+    console = page.locator(".jp-LogConsolePanel")
+    expect(console).to_be_visible()
+    time.sleep(1)
+    assert "No such comm" not in console.inner_text(), console.inner_text()[:2000]

@@ -308,3 +308,34 @@ def test_a_background_view_streams_into_its_own_cell_while_another_runs(kernel, 
     waiting, result = done.text().strip().splitlines()
     assert waiting == "[waiting for the background run r to finish]"
     assert result.split() == ["True", "True"]
+
+
+def test_late_front_end_updates_to_a_closed_view_log_no_comm_errors(kernel, glm_server):
+    glm_server.queue(Reply(thinking="Hm.", answer="Done."))
+    run = kernel.execute("%%glm\nQuick.")
+    closed = [m.content["comm_id"] for m in run.of("comm_close")]
+    assert closed
+
+    def stderr_after_update(comm_id: str) -> str:
+        """What the kernel says when the front end updates ``comm_id`` (as JupyterLab's
+        Output widget does after each captured message)."""
+        data = {"method": "update", "state": {"outputs": []}, "buffer_paths": []}
+        msg = kernel.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        kernel.client.shell_channel.send(msg)
+        said = ""
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            try:
+                out = kernel.client.get_iopub_msg(timeout=0.5)
+            except Exception:
+                continue
+            if out["parent_header"].get("msg_id") != msg["header"]["msg_id"]:
+                continue
+            if out["msg_type"] == "stream":
+                said += out["content"]["text"]
+            if out["msg_type"] == "status" and out["content"]["execution_state"] == "idle":
+                break
+        return said
+
+    assert "No such comm" not in stderr_after_update(closed[0])
+    assert "No such comm: not-a-view" in stderr_after_update("not-a-view"), "others still logged"

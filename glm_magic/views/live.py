@@ -43,6 +43,7 @@ from ..events import (
 from ..render import bundle, call_text, status_bundle
 from ..tokens import TokenGuess
 from . import Coalescer
+from .closing import close
 from .markdown import AnswerPane
 from .stop import stop_widget
 
@@ -223,6 +224,4 @@ class WidgetView:
         parts = (self.status.style, self.status, self.thinking, self.thinking_box, self.tools)
         stop = (self.stop.style, self.stop, self.header) if self.stop is not None else ()
         self.answer.close()
-        for part in (*parts, *stop, self.box, self.layout):
-            if part is not None:
-                part.close()
+        close(*parts, *stop, self.box, self.layout)

@@ -28,6 +28,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .closing import close
+
 #: An open block up to this size is redrawn at every update, like streamed text would be.
 FREE = 1024
 #: Past FREE, each new character pays for this many characters of redraw.
@@ -189,5 +191,4 @@ class AnswerPane:
         self.open.outputs = (markdown_output(text),) if text.strip() else ()
 
     def close(self) -> None:
-        for part in self.widgets:
-            part.close()
+        close(*self.widgets)

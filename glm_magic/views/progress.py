@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..pacing import limits_text
 from ..prices import cost_text
 from . import front_end
+from .closing import close
 from .stop import stop_widget
 
 if TYPE_CHECKING:
@@ -169,8 +170,7 @@ class WidgetProgress:
         parts = [self.widget.style, self.widget]
         if self.stop is not None and self.box is not None:
             parts += [self.stop.style, self.stop, self.box]
-        for part in (*parts, self.widget.layout):
-            part.close()
+        close(*parts, self.widget.layout)
 
 
 class TextProgress:
