@@ -72,17 +72,16 @@ def quiet_lab_settings(settings_dir: Path) -> None:
     path.write_text('{"fetchNews": "false", "checkForUpdates": false}')
 
 
-@pytest.fixture(scope="module")
-def lab(glm_server_session, tmp_path_factory):
-    """A JupyterLab server on loopback whose kernels talk to the fake DashScope."""
-    base = tmp_path_factory.mktemp("lab")
+def serve(app: str, server, base: Path):
+    """Run ``python -m app`` (jupyterlab or notebook) on loopback, kernels talking to
+    ``server``; yields (url, root folder)."""
     root, home = base / "root", base / "home"
     root.mkdir()
     quiet_lab_settings(home / "settings")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GLM_MAGIC_", "DASHSCOPE_"))}
     env |= {
-        "GLM_MAGIC_BASE_URL": glm_server_session.base_url,
-        "GLM_MAGIC_API_KEY": glm_server_session.api_key,
+        "GLM_MAGIC_BASE_URL": server.base_url,
+        "GLM_MAGIC_API_KEY": server.api_key,
         "JUPYTER_CONFIG_DIR": str(home / "config"),
         "JUPYTER_DATA_DIR": str(home / "data"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
@@ -93,7 +92,7 @@ def lab(glm_server_session, tmp_path_factory):
     command = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        app,
         "--no-browser",
         "--ip=127.0.0.1",
         f"--port={port}",
@@ -102,7 +101,7 @@ def lab(glm_server_session, tmp_path_factory):
     ]
     if os.geteuid() == 0:
         command.append("--allow-root")
-    log_path = base / "lab.log"
+    log_path = base / f"{app}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -118,17 +117,23 @@ def lab(glm_server_session, tmp_path_factory):
             proc.wait()
 
 
+@pytest.fixture(scope="module")
+def lab(glm_server_session, tmp_path_factory):
+    """A JupyterLab server on loopback whose kernels talk to the fake DashScope."""
+    yield from serve("jupyterlab", glm_server_session, tmp_path_factory.mktemp("lab"))
+
+
 def wait_for_server(proc: subprocess.Popen, status_url: str, log_path: Path) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"jupyter lab exited ({proc.returncode}):\n{log_path.read_text()}")
+            pytest.fail(f"the server exited ({proc.returncode}):\n{log_path.read_text()}")
         try:
             with urllib.request.urlopen(status_url, timeout=2):
                 return
         except OSError:
             time.sleep(0.2)
-    pytest.fail(f"jupyter lab did not answer on {status_url}:\n{log_path.read_text()}")
+    pytest.fail(f"the server did not answer on {status_url}:\n{log_path.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -466,3 +471,32 @@ def test_twenty_cells_leave_no_comm_errors_in_the_log_console(lab, page, glm_ser
     expect(console).to_be_visible()
     time.sleep(1)
     assert "No such comm" not in console.inner_text(), console.inner_text()[:2000]
+
+
+def test_notebook_7_shows_the_live_view_and_its_stop_button(
+    glm_server, tmp_path_factory, page, tmp_path
+):
+    if importlib.util.find_spec("notebook") is None:
+        pytest.skip("needs Notebook 7 (pip install notebook)")
+    server = serve("notebook", glm_server, tmp_path_factory.mktemp("nb7"))
+    url, root = next(server)
+    try:
+        write_notebook(root / "nb7.ipynb", "%load_ext glm_magic", "%%glm -o r\nThink hard.")
+        glm_server.queue(LONG_THINKING)
+        page.goto(f"{url}/notebooks/nb7.ipynb?token={TOKEN}")
+        cells = page.locator(".jp-Notebook .jp-CodeCell")
+        cells.first.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        page.keyboard.press("Shift+Enter")
+        cell = cells.nth(1)
+        expect(cell.locator(".jupyter-widget-Collapse-contents")).to_contain_text(
+            "step9", timeout=SLOW
+        )
+        expect(cell.locator(".widget-html").first).to_contain_text("thinking")
+        page.screenshot(path=tmp_path / "notebook7-live.png")
+        cell.locator("button.glm-stop").click()
+        assert glm_server.wait_for_disconnect(timeout=5), "Stop works in Notebook 7 too"
+        expect(cell.locator(".jp-RenderedMarkdown")).to_contain_text("interrupted", timeout=SLOW)
+        expect(cell.locator(".jupyter-widgets")).to_have_count(0)
+    finally:
+        server.close()
