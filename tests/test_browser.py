@@ -484,6 +484,8 @@ def test_notebook_7_shows_the_live_view_and_its_stop_button(
         write_notebook(root / "nb7.ipynb", "%load_ext glm_magic", "%%glm -o r\nThink hard.")
         glm_server.queue(LONG_THINKING)
         page.goto(f"{url}/notebooks/nb7.ipynb?token={TOKEN}")
+        idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+        expect(idle).to_have_count(1, timeout=SLOW)  # the kernel is ready for the cells
         cells = page.locator(".jp-Notebook .jp-CodeCell")
         cells.first.locator(".jp-InputArea-editor").click()
         page.keyboard.press("Shift+Enter")
