@@ -30,7 +30,7 @@ def mask_key(key: str | None) -> str:
     if not key:
         return "(not set)"
     if len(key) <= 8:
-        return "*" * len(key)
+        return "****"
     return f"{key[:3]}...{key[-4:]}"
 
 

@@ -114,7 +114,7 @@ def run(
         # leave live widgets in the cell: the run ends like a provider error.
         key = key_source(settings.provider)[1]
         collector.stop("error", redact(f"{type(exc).__name__}: {exc}", key), "internal")
-    if collector.ended is not None and collector.ended.finish_reason == "interrupted":
+    if collector.ended is None or not collector.ended.complete:
         _estimate_usage(collector, request)
     result = collector.result()
     if _model_missing(request, collector.error):
@@ -134,9 +134,10 @@ def run(
 
 
 def _estimate_usage(collector: Collector, request: Request) -> None:
-    """An interrupted reply ends before the provider's usage chunk, but it is billed for
-    what it streamed: count its tokens from the text (``estimate_tokens``, on the
-    generous side), marked ``estimated``. A round whose usage arrived keeps it."""
+    """An interrupted, dropped or failed reply ends before the provider's usage chunk,
+    but it is billed for what it streamed: count its tokens from the text
+    (``estimate_tokens``, on the generous side), marked ``estimated``. A round whose
+    usage arrived keeps it."""
     if collector.usage != Usage():
         return
     thinking, rest = collector.round_text()

@@ -53,7 +53,7 @@ def test_usage_adds_up_every_run_per_model(ip, glm_server, capsys):
     assert usage_row(out, "glm-4.5-air", "Today")[0] >= 3
     left = 1_000_000 - stored[4]
     assert f"{left:,} of 1,000,000" in out
-    assert "cost unknown" in out
+    assert "¥" in out, "DashScope's glm-4.5-air price is known: a cost is shown"
 
 
 def test_a_dated_model_id_counts_against_the_asked_models_free_quota(
@@ -117,6 +117,13 @@ def test_an_interrupted_run_counts_estimated_tokens_marked_as_such(ip, glm_serve
     [row] = [line for line in session.splitlines() if " glm-4.5-air " in line]
     assert row.count("~") == 4, "prompt, completion, thinking and total are marked"
     assert "interrupted run whose tokens are estimated" in report
+
+
+def test_a_dropped_stream_counts_what_it_streamed_as_estimated_tokens(ip, glm_server):
+    glm_server.queue(Fault("drop", after_chunks=3, reply=Reply(answer="word " * 40)))
+    result = glm_magic.complete("Talk a while.")
+    assert result.finish_reason == "incomplete" and result.answer
+    assert result.usage.estimated and result.usage.completion_tokens > 0
 
 
 def test_a_finished_run_reports_the_providers_usage_not_an_estimate(ip, glm_server):
