@@ -104,6 +104,8 @@ class Conversation:
 
 
 CHATS: dict[str, Conversation] = {}
+#: A conversation's turn still streaming in the background (``--bg -c NAME``), by chat name.
+RUNNING: dict[str, Any] = {}
 
 
 def restored(name: str) -> Conversation | None:
@@ -407,7 +409,14 @@ class Chat:
         """The next turn, prepared and announced; :func:`end` adds its result.
 
         ``reply`` sends it at once; a ``--bg`` cell sends it in the background.
+        A turn still streaming in the background comes first: the next turn
+        waits for it, so it is sent with that reply in its history, as it would
+        be cell by cell.
         """
+        running = RUNNING.get(self.name)
+        if running is not None and not running.done:
+            print(f"[chat {self.name!r}: waiting for its background turn to finish]")
+            running.wait()
         turn = prepare(
             self.name,
             key,

@@ -273,6 +273,7 @@ class GLMMagics(GLMSettings, Magics):
         def then(final: GLMResult) -> None:
             if turn is not None:
                 chats.end(turn, final)
+                chats.RUNNING.pop(args.chat, None)
             if args.quiet and final.error:
                 print(f"glm: {final.error}", file=sys.stderr)
 
@@ -280,6 +281,8 @@ class GLMMagics(GLMSettings, Magics):
         result = jobs.start(
             runner.run, request, settings, view, prompt, name=name, stop=stop, then=then
         )
+        if turn is not None:
+            chats.RUNNING[args.chat] = result
         self.shell.user_ns["_glm"] = result
         if args.out:
             self.shell.user_ns[args.out] = result

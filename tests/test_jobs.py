@@ -105,3 +105,14 @@ def test_bg_is_for_one_prompt_not_a_batch(ip, glm_server, capsys):
     run(ip, "%%glm --bg --each \"['a', 'b']\"\n{item}")
     assert "--bg runs one prompt in the background" in capsys.readouterr().err
     assert glm_server.requests == []
+
+
+def test_a_second_turn_of_a_chat_waits_for_its_background_turn(ip, glm_server, capsys):
+    glm_server.queue(SLOW, Reply(answer="Second reply."))
+    run(ip, "%%glm --bg --quiet -c bgchat -o r_first\nFirst.")
+    assert run(ip, "%%glm --bg --quiet -c bgchat -o r_second\nSecond.").success
+    assert "waiting for its background turn" in capsys.readouterr().out
+    ip.user_ns["r_second"].wait()
+    sent = [m["content"] for m in glm_server.requests[-1].body["messages"]]
+    assert sent == ["First.", WORDS, "Second."], "the second turn carries the first's reply"
+    run(ip, "%glm reset bgchat")
