@@ -417,6 +417,16 @@ class Chat:
         if running is not None and not running.done:
             print(f"[chat {self.name!r}: waiting for its background turn to finish]")
             running.wait()
+        turn = self.pending(prompt, options, settings, key=key, last=last)
+        if notice := turn.notice():
+            print(notice)
+        return turn
+
+    def pending(
+        self, prompt: str, options: Options, settings: Settings, *, key: str, last: int | None
+    ) -> PendingTurn:
+        """The next turn as it would be sent, quietly (``--show-prompt`` shows it);
+        ``options.system`` becomes the system prompt in force."""
         turn = prepare(
             self.name,
             key,
@@ -427,8 +437,6 @@ class Chat:
             provider=settings.provider.name,
         )
         options.system = turn.system
-        if notice := turn.notice():
-            print(notice)
         return turn
 
 

@@ -230,21 +230,13 @@ class GLMMagics(GLMSettings, Magics):
         self, prompt: str, options: Options, settings: Settings, args: Any, key: str
     ) -> str:
         """What --show-prompt prints: the request, with a conversation's earlier turns."""
-        from .chats import prepare
+        from .chats import Chat
         from .preview import show_prompt
 
         history = None
         if args.chat:
-            turn = prepare(
-                args.chat,
-                key,
-                prompt,
-                model=options.model or settings.model,
-                system=options.system,
-                last=args.last,
-                provider=settings.provider.name,
-            )
-            options.system, history = turn.system, turn.history
+            turn = Chat(args.chat).pending(prompt, options, settings, key=key, last=args.last)
+            history = turn.history
         return show_prompt(prompt, options, settings, history)
 
     def _background(
